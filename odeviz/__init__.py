@@ -1,0 +1,20 @@
+"""odeviz: see and teach Neural ODEs (Chen et al., NeurIPS 2018)."""
+from .solve import (
+    ADAPTIVE_METHODS,
+    METHODS,
+    CancelToken,
+    EvaluationLimitExceeded,
+    NonFiniteState,
+    Solution,
+    SolveCancelled,
+    SolverError,
+    SolveStats,
+    StepSizeUnderflow,
+    solve,
+)
+
+__version__ = "0.1.0"
+__all__ = [
+    "ADAPTIVE_METHODS", "METHODS", "CancelToken", "EvaluationLimitExceeded", "NonFiniteState",
+    "Solution", "SolveCancelled", "SolverError", "SolveStats", "StepSizeUnderflow", "solve",
+]

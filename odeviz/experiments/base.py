@@ -1,0 +1,124 @@
+"""What every odeviz experiment shares: solver and optimiser knobs as params, and a trainer.
+
+An experiment is a ``param.Parameterized`` whose params are its knobs (bounded, so bad values are
+refused with a message naming the knob) and whose state is its models plus a :class:`Trainer`.
+Subclasses say how to build their models (``_build``), what one loss is (``_loss``) and what to
+show (``snapshot``). No Panel here: experiments run headless, in tests, in the CLI, under any view.
+"""
+from __future__ import annotations
+
+import copy
+import math
+
+import param
+import torch
+
+from ..nets import default_device
+from ..solve import ADAPTIVE_METHODS, DEFAULT_MAX_NFE, METHODS, CancelToken, SolveStats, solver_errors
+from .trainer import Trainer, TrainingDiverged
+
+
+class Experiment(param.Parameterized):
+    """Base class: subclasses set ``self.model`` (one nn.Module holding everything trained)."""
+
+    learning_rate = param.Number(
+        1e-2, bounds=(1e-5, 10.0), doc="Adam's step size, read at every iteration (changes apply mid-training)"
+    )
+    method = param.Selector(default="dopri5", objects=list(METHODS), doc="torchdiffeq solver for the ODE-Net")
+    rtol = param.Number(1e-3, bounds=(1e-10, 1.0), doc="relative tolerance of adaptive solvers")
+    atol = param.Number(1e-4, bounds=(1e-12, 1.0), doc="absolute tolerance of adaptive solvers")
+    fixed_steps = param.Integer(
+        16, bounds=(1, 1000), doc="steps on [0, 1] taken by fixed-grid methods (euler, rk4, …)"
+    )
+    adjoint = param.Boolean(True, doc="backpropagate by the adjoint method (O(1) memory) instead of through the solver")
+    max_nfe = param.Integer(
+        DEFAULT_MAX_NFE, bounds=(10, 10_000_000), doc="evaluations of f one solve may use before it is stopped"
+    )
+    seed = param.Integer(0, bounds=(0, 2**31 - 1), doc="seed for data and initial weights (reset uses it)")
+
+    history_scalars: tuple[str, ...] = ()  # what a subclass records each iteration besides loss and NFE
+
+    def __init__(self, **params) -> None:
+        super().__init__(**params)
+        self.device = default_device()
+        self.trainer = Trainer(self, name=f"odeviz-{type(self).__name__}")
+        self._last_good: tuple[dict, dict] | None = None
+        self.weights_version = 0  # grows whenever the weights change, so derived results can be cached
+        self.model: torch.nn.Module
+        self.optimizer: torch.optim.Optimizer
+        self.rebuild()
+        self.trainer.refresh()
+
+    @property
+    def history_columns(self) -> tuple[str, ...]:
+        return ("iteration", "loss", *self.history_scalars, "nfe_forward", "nfe_backward", "seconds")
+
+    # ---- convenience controls -------------------------------------------------------------
+    def start(self) -> None:
+        self.trainer.start()
+
+    def pause(self) -> None:
+        self.trainer.pause()
+
+    def step(self, count: int = 1) -> None:
+        self.trainer.step(count)
+
+    def reset(self) -> None:
+        self.trainer.reset()
+
+    def close(self) -> None:
+        self.trainer.close()
+
+    # ---- solver settings ------------------------------------------------------------------
+    def solver_kwargs(self, token: CancelToken | None = None, **overrides) -> dict:
+        """Arguments for :func:`odeviz.solve` from the current params (read fresh every call)."""
+        kwargs = dict(method=self.method, rtol=self.rtol, atol=self.atol, token=token, max_nfe=self.max_nfe)
+        kwargs.update(overrides)
+        if kwargs["method"] not in ADAPTIVE_METHODS:
+            kwargs["options"] = {"step_size": 1.0 / self.fixed_steps}
+        return kwargs
+
+    @param.depends("method", "rtol", "atol", "fixed_steps", watch=True)
+    def _redraw_with_new_solver(self) -> None:
+        # A trained model is re-solved at once for display; training picks the change up next step.
+        self.trainer.refresh()
+
+    # ---- the Trainable protocol ------------------------------------------------------------
+    def rebuild(self) -> None:
+        torch.manual_seed(self.seed)
+        self._build()
+        self._last_good = None
+        self.weights_version += 1
+
+    def train_step(self, token: CancelToken) -> dict[str, float]:
+        self.model.train()
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.learning_rate
+        self.optimizer.zero_grad(set_to_none=True)
+        loss, scalars, stats = self._loss(token)
+        if not math.isfinite(loss.item()):
+            raise TrainingDiverged(f"the loss became {loss.item()}")
+        with solver_errors():
+            loss.backward()
+        if not all(torch.isfinite(p.grad).all() for p in self.model.parameters() if p.grad is not None):
+            raise TrainingDiverged("a gradient became NaN or infinite")
+        self._last_good = (copy.deepcopy(self.model.state_dict()), copy.deepcopy(self.optimizer.state_dict()))
+        self.optimizer.step()
+        self.weights_version += 1
+        scalars.update(loss=loss.item(), nfe_forward=stats.nfe_forward, nfe_backward=stats.nfe_backward or 0)
+        return scalars
+
+    def restore_last_good(self) -> None:
+        if self._last_good is not None:
+            weights, optimizer_state = self._last_good
+            self.model.load_state_dict(weights)
+            self.optimizer.load_state_dict(optimizer_state)
+            self.weights_version += 1
+
+    # ---- for subclasses -------------------------------------------------------------------
+    def _build(self) -> None:
+        raise NotImplementedError
+
+    def _loss(self, token: CancelToken) -> tuple[torch.Tensor, dict[str, float], SolveStats]:
+        """The total loss, extra scalars to record, and the stats of the ODE solve."""
+        raise NotImplementedError

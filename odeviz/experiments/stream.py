@@ -1,0 +1,67 @@
+"""How a training thread hands its results to any number of readers without ever blocking on them.
+
+A :class:`Mailbox` keeps only the latest snapshot (readers that fall behind drop frames instead of
+queueing them); a :class:`History` keeps every iteration's scalars so curves can be streamed
+incrementally.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import numpy as np
+
+
+class Mailbox:
+    """The latest value, with a version number that grows with every ``put``."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._version = 0
+        self._value: Any = None
+
+    def put(self, value: Any) -> None:
+        with self._lock:
+            self._version += 1
+            self._value = value
+
+    def newer_than(self, version: int) -> tuple[int, Any] | None:
+        """(version, value) if something newer than ``version`` was put, else None."""
+        with self._lock:
+            return (self._version, self._value) if self._version > version else None
+
+    def latest(self) -> Any:
+        with self._lock:
+            return self._value
+
+
+class History:
+    """Append-only columns of per-iteration scalars. ``clear`` starts a new generation."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._rows: list[dict[str, float]] = []
+        self.generation = 0
+
+    def append(self, row: dict[str, float]) -> None:
+        with self._lock:
+            self._rows.append(dict(row))
+
+    def clear(self) -> None:
+        with self._lock:
+            self._rows = []
+            self.generation += 1
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def since(self, start: int) -> tuple[int, dict[str, np.ndarray]]:
+        """(generation, columns of the rows from index ``start`` on)."""
+        with self._lock:
+            rows, generation = self._rows[start:], self.generation
+        columns = {key: np.array([row.get(key, np.nan) for row in rows], dtype=float) for key in (rows[0] if rows else {})}
+        return generation, columns
+
+    def last(self) -> dict[str, float] | None:
+        with self._lock:
+            return dict(self._rows[-1]) if self._rows else None

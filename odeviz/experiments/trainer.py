@@ -1,0 +1,220 @@
+"""A background training thread any experiment can run on.
+
+One thread per experiment does all work on its models: training iterations, snapshots for display,
+rebuilds. Other threads (a page's event loop, the CLI, a test) only flip flags and queue commands,
+so they never wait on training, and the models never see two writers. Pause, reset and close cancel
+the token the running solve checks at every evaluation of f, so they take effect within one
+evaluation.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from typing import Any, Callable, Protocol
+
+from ..solve import CancelToken, SolveCancelled, SolverError
+from .stream import History, Mailbox
+
+log = logging.getLogger(__name__)
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss or a gradient became NaN or infinite."""
+
+
+class Trainable(Protocol):
+    def train_step(self, token: CancelToken) -> dict[str, float]:
+        """One optimisation step; returns its scalars. Raises before updating weights if it fails."""
+
+    def restore_last_good(self) -> None:
+        """Put back the weights that last gave a finite loss and finite gradients."""
+
+    def rebuild(self) -> None:
+        """Fresh models and optimiser from the current parameters (used by reset)."""
+
+    def snapshot(self, token: CancelToken, iteration: int) -> Any:
+        """An immutable, numpy-only picture of the current models for display."""
+
+
+class Trainer:
+    """Start, pause, resume, single-step and reset a :class:`Trainable` in a background thread.
+
+    Each iteration appends its scalars to :attr:`history`; a snapshot goes to :attr:`mailbox` at
+    most every ``snapshot_interval`` seconds while running and after every step, pause or refresh.
+    """
+
+    snapshot_interval = 0.1
+
+    def __init__(self, model: Trainable, name: str = "odeviz-trainer") -> None:
+        self.model = model
+        self.name = name
+        self.mailbox = Mailbox()
+        self.history = History()
+        self.iteration = 0
+        self.state = "idle"  # idle | running | paused
+        self.message = ""  # why training stopped by itself, or "" when all is well
+        self._cond = threading.Condition()
+        self._running = False
+        self._steps_pending = 0
+        self._refresh = False
+        self._closing = False
+        self._busy = False
+        self._commands: deque[Callable[[], None]] = deque()
+        self._token = CancelToken()
+        self._thread: threading.Thread | None = None
+        self._last_snapshot = float("-inf")
+
+    # ---- control, callable from any thread -------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    def start(self) -> None:
+        """Train continuously until paused (also resumes after a pause)."""
+        with self._cond:
+            self._running = True
+            self.state = "running"
+            self.message = ""
+            self._wake()
+
+    resume = start
+
+    def pause(self) -> None:
+        """Stop within one evaluation of f; the interrupted iteration is discarded."""
+        with self._cond:
+            self._halt()
+            self.state = "paused" if self.iteration else "idle"
+            self._refresh = True
+            self._wake()
+
+    def step(self, count: int = 1) -> None:
+        """Run ``count`` more iterations, then stop."""
+        with self._cond:
+            self._steps_pending += int(count)
+            self.message = ""
+            self._wake()
+
+    def reset(self) -> None:
+        """Stop, then rebuild fresh models and forget the history."""
+        with self._cond:
+            self._halt()
+            self._commands.append(self._do_reset)
+            self._wake()
+
+    def submit(self, command: Callable[[], None]) -> None:
+        """Run ``command`` on the training thread between iterations, then publish a snapshot."""
+        with self._cond:
+            self._commands.append(command)
+            self._wake()
+
+    def refresh(self) -> None:
+        """Publish a fresh snapshot soon (e.g. after a tolerance change on a paused model)."""
+        with self._cond:
+            self._refresh = True
+            self._wake()
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Cancel any running solve and end the thread."""
+        with self._cond:
+            self._closing = True
+            self._halt()
+            self._cond.notify_all()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+
+    def wait_idle(self, timeout: float = 60.0) -> bool:
+        """Block until no work is pending or running (for tests and the CLI)."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._closing or not self._has_work() and not self._busy, timeout)
+
+    # ---- internals ------------------------------------------------------------------------
+    def _halt(self) -> None:
+        self._running = False
+        self._steps_pending = 0
+        self._token.cancel()
+
+    def _has_work(self) -> bool:
+        return bool(self._running or self._steps_pending or self._refresh or self._commands)
+
+    def _wake(self) -> None:
+        if self._closing:
+            return
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
+            self._thread.start()
+        self._cond.notify_all()
+
+    def _do_reset(self) -> None:
+        self.model.rebuild()
+        self.iteration = 0
+        self.history.clear()
+        self.state = "idle"
+        self.message = ""
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                self._busy = False
+                self._cond.notify_all()
+                self._cond.wait_for(lambda: self._closing or self._has_work())
+                if self._closing:
+                    return
+                self._busy = True
+                commands, self._commands = list(self._commands), deque()
+                train = self._running or self._steps_pending > 0
+                if self._steps_pending:
+                    self._steps_pending -= 1
+                continuous = self._running or self._steps_pending > 0
+                refresh, self._refresh = self._refresh, False
+                self._token = token = CancelToken()
+            try:
+                for command in commands:
+                    command()
+                trained = self._iterate(token) if train else False
+                due = time.perf_counter() - self._last_snapshot >= self.snapshot_interval
+                if commands or refresh or (trained and (due or not continuous)):
+                    self._publish(token)
+            except Exception as error:  # a bug must not kill the thread and hang the page
+                log.exception("training thread error")
+                self._stop_with(f"Paused: unexpected error: {error}")
+            with self._cond:
+                if not self._running and not self._steps_pending and self.state == "running":
+                    self.state = "paused"
+
+    def _iterate(self, token: CancelToken) -> bool:
+        start = time.perf_counter()
+        try:
+            scalars = self.model.train_step(token)
+        except SolveCancelled:
+            return False
+        except (SolverError, TrainingDiverged) as error:
+            self.model.restore_last_good()
+            self._stop_with(
+                f"Paused at iteration {self.iteration + 1}: {error}. Kept the last good weights; "
+                "lower the learning rate or loosen the tolerance, then press Train."
+            )
+            self._refresh = True
+            return False
+        self.iteration += 1
+        self.history.append({"iteration": self.iteration, **scalars, "seconds": time.perf_counter() - start})
+        return True
+
+    def _publish(self, token: CancelToken) -> None:
+        try:
+            snapshot = self.model.snapshot(token, self.iteration)
+        except SolveCancelled:
+            return
+        except SolverError as error:
+            self.message = f"Could not draw the model at these settings: {error}"
+            return
+        self._last_snapshot = time.perf_counter()
+        self.mailbox.put(snapshot)
+
+    def _stop_with(self, message: str) -> None:
+        with self._cond:
+            self._running = False
+            self._steps_pending = 0
+            self.state = "paused"
+            self.message = message

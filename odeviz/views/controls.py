@@ -1,0 +1,102 @@
+"""Widgets every page shares: Train/Pause, Step and Reset, a status line, log-scale sliders, and
+reporting of refused input as a notification instead of an exception.
+"""
+from __future__ import annotations
+
+import functools
+import math
+from typing import Callable
+
+import panel as pn
+import param
+
+from ..experiments import Experiment
+
+
+def notify_error(message: str) -> None:
+    """Show ``message`` as a notification in the page (or the notebook log) and keep going."""
+    if pn.state.notifications is not None:
+        pn.state.notifications.error(message, duration=8000)
+    else:
+        pn.state.log(message)
+
+
+def reporting_errors(action: Callable) -> Callable:
+    """Wrap a widget callback so a refused value becomes a message, never a broken session."""
+
+    @functools.wraps(action)
+    def guarded(*args, **kwargs):
+        try:
+            return action(*args, **kwargs)
+        except (ValueError, TypeError) as error:
+            notify_error(str(error))
+
+    return guarded
+
+
+def _log_values(low_exponent: int, high_exponent: int) -> dict[str, float]:
+    values = [m * 10.0**e for e in range(low_exponent, high_exponent) for m in (1, 3)] + [10.0**high_exponent]
+    return {f"{v:.0e}".replace("e-0", "e-").replace("e+00", ""): v for v in values}
+
+
+def log_slider(owner: param.Parameterized, name: str, low_exponent: int, high_exponent: int) -> pn.widgets.DiscreteSlider:
+    """A slider over 1·10^k and 3·10^k, linked both ways to the numeric param ``owner.name``."""
+    options = _log_values(low_exponent, high_exponent)
+    values = list(options.values())
+
+    def nearest(value: float) -> float:
+        return min(values, key=lambda v: abs(math.log10(v) - math.log10(value)))
+
+    slider = pn.widgets.DiscreteSlider(
+        name=owner.param[name].label, options=options, value=nearest(getattr(owner, name)), sizing_mode="stretch_width"
+    )
+    slider.param.watch(reporting_errors(lambda event: setattr(owner, name, event.new)), "value")
+    owner.param.watch(lambda event: setattr(slider, "value", nearest(event.new)), name)
+    return slider
+
+
+class TrainingControls(pn.viewable.Viewer):
+    """Train/Pause, Step and Reset for an experiment, plus its status line and failure message."""
+
+    experiment = param.ClassSelector(class_=Experiment)
+    describe = param.Callable(doc="returns the page-specific part of the status line (HTML)")
+
+    def __init__(self, **params) -> None:
+        super().__init__(**params)
+        self.train_button = pn.widgets.Button(name="Train", button_type="primary", width=90)
+        self.step_button = pn.widgets.Button(name="Step", button_type="default", width=70)
+        self.reset_button = pn.widgets.Button(name="Reset", button_type="warning", button_style="outline", width=70)
+        self.train_button.on_click(reporting_errors(lambda _: self._toggle()))
+        self.step_button.on_click(reporting_errors(lambda _: self.experiment.step()))
+        self.reset_button.on_click(reporting_errors(lambda _: self.experiment.reset()))
+        self.spinner = pn.indicators.LoadingSpinner(value=False, size=22, color="primary")
+        self.status = pn.pane.HTML("", css_classes=["odeviz-status"], sizing_mode="stretch_width")
+        self.alert = pn.pane.Alert("", alert_type="danger", visible=False, sizing_mode="stretch_width")
+        self._shown_message = ""
+
+    def _toggle(self) -> None:
+        if self.experiment.trainer.running:
+            self.experiment.pause()
+        else:
+            self.experiment.start()
+        self.update()
+
+    def update(self) -> None:
+        """Refresh labels and the status line from the trainer (called on every poll)."""
+        trainer = self.experiment.trainer
+        running = trainer.running
+        self.train_button.name = "Pause" if running else "Train"
+        self.spinner.value = running
+        self.status.object = f"<b>Iteration {trainer.iteration}</b> · {self.describe()}"
+        if trainer.message != self._shown_message:
+            self._shown_message = trainer.message
+            self.alert.object, self.alert.visible = trainer.message, bool(trainer.message)
+            if trainer.message:
+                notify_error(trainer.message)
+
+    @property
+    def buttons(self) -> pn.Row:
+        return pn.Row(self.train_button, self.step_button, self.reset_button, self.spinner)
+
+    def __panel__(self):
+        return pn.Column(self.buttons, self.alert)
