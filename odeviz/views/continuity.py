@@ -1,13 +1,13 @@
 """The continuity page: a ResNet becomes an ODE-Net as depth grows and the step shrinks (Figure 1)."""
 from __future__ import annotations
 
-import holoviews as hv
 import panel as pn
 import param
+from bokeh.events import MouseLeave, MouseMove
 
 from ..experiments import ContinuityExperiment
-from . import continuity_plots as plots
-from .controls import TrainingControls, log_slider, reporting_errors
+from .continuity_plots import TRAJECTORY_FIELDS, ContinuityFigures, nearest_trajectory
+from .controls import TrainingControls, log_slider
 from .streaming import SessionStream
 
 INTRO = """
@@ -31,20 +31,25 @@ class ContinuityPage(pn.viewable.Viewer):
             params["experiment"] = ContinuityExperiment()
         super().__init__(**params)
         self.stream = SessionStream(self.experiment)
+        self.figures = ContinuityFigures()
         self.controls = TrainingControls(experiment=self.experiment, describe=self._describe)
         self.readout = pn.pane.HTML("", css_classes=["odeviz-readout"], sizing_mode="stretch_width")
+        self.stream.on_snapshot(self._show)
+        self.stream.on_rows(self.figures.append_history)
+        self.stream.on_clear(self.figures.clear_history)
         self.stream.on_poll(self.controls.update)
-        self.stream.pipe.add_subscriber(self._update_readout)
-        self._update_readout(self.stream.pipe.data)
+        self._connect_highlighting()
+        self._show(self.stream.snapshot)
         self.controls.update()
-        self._layout = pn.Row(self._sidebar(), pn.Column(self._header(), self._plots()), sizing_mode="stretch_width")
+        plots = pn.pane.Bokeh(self.figures.layout, margin=(0, 0))
+        self._layout = pn.Row(self._sidebar(), pn.Column(self._header(), plots), sizing_mode="stretch_width")
 
     # ---- layout ---------------------------------------------------------------------------
     def _header(self) -> pn.Column:
         return pn.Column(
             pn.pane.Markdown("## ResNet → ODE-Net: depth becomes time", margin=(0, 10)),
             pn.pane.Markdown(INTRO, margin=(0, 10), styles={"max-width": "1100px", "color": "#444"}),
-            self.controls.status,
+            self.controls.status_line,
         )
 
     def _sidebar(self) -> pn.Column:
@@ -68,46 +73,34 @@ class ContinuityPage(pn.viewable.Viewer):
             margin=(5, 10),
         )
 
-    def _plots(self) -> pn.pane.HoloViews:
-        pipe = self.stream.pipe
-        chosen = hv.streams.Params(self, ["selected", "hovered"])
+    # ---- highlighting: hover a trajectory, or tap/box-select inputs in the learned map ----------
+    def _connect_highlighting(self) -> None:
+        for name, (times, states) in TRAJECTORY_FIELDS.items():
+            figure = self.figures.figures[name]
+            figure.on_event(MouseMove, self._hover(times, states))
+            figure.on_event(MouseLeave, lambda _event: setattr(self, "hovered", None))
+        self.figures.inputs.selected.on_change("indices", lambda _attr, _old, new: setattr(self, "selected", list(new)))
 
-        def trajectory_plot(draw, times: str, states: str) -> hv.DynamicMap:
-            def frame(data, selected, hovered):
-                return draw(data, list(selected) + ([hovered] if hovered is not None else []))
-
-            plot = hv.DynamicMap(frame, streams=[pipe, chosen]).opts(framewise=True)
-            hv.streams.PointerXY(source=plot).add_subscriber(self._hover(times, states))
-            return plot
-
-        resnet = trajectory_plot(plots.resnet_plot, "resnet_depth", "resnet_states")
-        ode = trajectory_plot(plots.ode_plot, "ode_times", "ode_states")
-        euler = trajectory_plot(plots.euler_plot, "euler_times", "euler_states")
-        inputs = hv.DynamicMap(lambda data: plots.selectable_inputs(data), streams=[pipe])
-        hv.streams.Selection1D(source=inputs).add_subscriber(reporting_errors(lambda index: self._select(index)))
-        learned = (hv.DynamicMap(lambda data: plots.learned_map_plot(data), streams=[pipe]) * inputs).opts(
-            title="What each model learned: h(1) against x", framewise=True
-        )
-        history = self.stream.history
-        loss = hv.DynamicMap(lambda data: plots.loss_plot(data), streams=[history])
-        nfe = hv.DynamicMap(lambda data: plots.nfe_plot(data), streams=[history])
-        layout = hv.Layout([resnet, ode, euler, learned, loss, nfe]).cols(3).opts(shared_axes=True)
-        return pn.pane.HoloViews(layout, linked_axes=True)
-
-    # ---- interaction ----------------------------------------------------------------------
     def _hover(self, times: str, states: str):
-        def follow(x=None, y=None):
-            snapshot = self.stream.pipe.data
-            if x is None or y is None or snapshot is None:
-                return
-            index = plots.nearest_trajectory(getattr(snapshot, times), getattr(snapshot, states), x, y)
-            if index != self.hovered:
-                self.hovered = index
+        def follow(event) -> None:
+            snapshot = self.stream.snapshot
+            if snapshot is not None and event.x is not None and event.y is not None:
+                self.hovered = nearest_trajectory(getattr(snapshot, times), getattr(snapshot, states), event.x, event.y)
 
         return follow
 
-    def _select(self, index: list[int]) -> None:
-        self.selected = list(index)
+    @param.depends("selected", "hovered", watch=True)
+    def _redraw_highlight(self) -> None:
+        if self.stream.snapshot is not None:
+            self.figures.highlight(self.stream.snapshot, self._highlighted())
+
+    def _highlighted(self) -> list[int]:
+        return list(self.selected) + ([self.hovered] if self.hovered is not None else [])
+
+    def _show(self, snapshot) -> None:
+        if snapshot is not None:
+            self.figures.show(snapshot, self._highlighted())
+            self._update_readout(snapshot)
 
     # ---- readouts -------------------------------------------------------------------------
     def _describe(self) -> str:
@@ -121,8 +114,6 @@ class ContinuityPage(pn.viewable.Viewer):
         )
 
     def _update_readout(self, data) -> None:
-        if data is None:
-            return
         self.readout.object = (
             f"<div style='font-size:13px;line-height:1.5'>"
             f"<b>{data.method}</b> at rtol {data.rtol:.0e}, atol {data.atol:.0e}:<br>"

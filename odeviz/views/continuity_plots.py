@@ -1,165 +1,83 @@
-"""Pure functions from a :class:`ContinuitySnapshot` (or history columns) to HoloViews elements.
+"""The continuity page's plots: pure functions from a snapshot to columns, and the figures they fill.
 
-Time/depth is always the dimension ``t`` and the hidden state always ``h``, so the trajectory plots
-share (link) their axes when they sit in one layout.
+Time/depth share one x range and the hidden state one y range across the trajectory plots (and
+the learned map's output axis), so panning or zooming one moves them all.
 """
 from __future__ import annotations
 
 from typing import Sequence
 
-import holoviews as hv
 import numpy as np
+from bokeh.layouts import gridplot
+from bokeh.models import Range1d
 
 from ..data import CONTINUITY_TARGETS
 from ..experiments.continuity import ContinuitySnapshot
+from . import figures
+from .figures import BACKWARD_COLOR, FRAME_HEIGHT, FRAME_WIDTH, ODE_COLOR, RESNET_COLOR, TARGET_COLOR
 
-FRAME = dict(frame_width=330, frame_height=230)
-TRAJECTORY_CMAP = "viridis"
-ODE_COLOR, RESNET_COLOR, TARGET_COLOR = "#2b59c3", "#e8590c", "#222222"
-T = hv.Dimension("t", label="time t  (ResNet: depth k/L)", range=(0.0, 1.0))
-H = hv.Dimension("h", label="hidden state h")
-X = hv.Dimension("x", label="input x = h(0)")
-
-
-COLOR_BY_INPUT = dict(color="x", cmap=TRAJECTORY_CMAP, clim=(-1.0, 1.0))
+T_LABEL, H_LABEL = "time t   (ResNet: depth k/L)", "hidden state h"
+TRAJECTORY_TIPS = [("input x", "@x{0.00}"), ("t", "@t{0.000}"), ("h", "@h{0.000}")]
+HISTORY_COLUMNS = ("iteration", "loss_ode", "loss_resnet", "nfe_forward", "nfe_backward")
 
 
-def _frame_opts(snapshot: ContinuitySnapshot, title: str) -> dict:
-    return dict(title=title, ylim=snapshot.h_range, xlim=(0.0, 1.0), show_grid=True, **FRAME)
+# ---- pure: snapshot -> columns ---------------------------------------------------------------
+def trajectory_columns(times: np.ndarray, states: np.ndarray, inputs: np.ndarray) -> dict[str, np.ndarray]:
+    """Each input's path through the (t, h) plane as segments; ``states`` is (len(times), len(inputs))."""
+    return {
+        "t": np.repeat(times[:-1], len(inputs)),
+        "h": states[:-1].ravel(),
+        "t_end": np.repeat(times[1:], len(inputs)),
+        "h_end": states[1:].ravel(),
+        "x": np.tile(inputs, len(times) - 1),
+    }
 
 
-def trajectories(times: np.ndarray, states: np.ndarray, inputs: np.ndarray) -> hv.Segments:
-    """Each input's path through the (t, h) plane, as the segments between consecutive times.
-
-    ``states`` is (len(times), len(inputs)). One flat table of segments renders far faster in
-    HoloViews than one path object per trajectory, which matters at 10 frames per second.
-    """
-    steps = len(times) - 1
-    return hv.Segments(
-        {
-            "t": np.repeat(times[:-1], len(inputs)),
-            "h": states[:-1].ravel(),
-            "t_end": np.repeat(times[1:], len(inputs)),
-            "h_end": states[1:].ravel(),
-            "x": np.tile(inputs, steps),
-        },
-        kdims=[T, H, "t_end", "h_end"],
-        vdims=[X],
-    )
-
-
-def _points(times: np.ndarray, states: np.ndarray, inputs: np.ndarray) -> dict:
+def point_columns(times: np.ndarray, states: np.ndarray, inputs: np.ndarray) -> dict[str, np.ndarray]:
     return {"t": np.repeat(times, len(inputs)), "h": states.ravel(), "x": np.tile(inputs, len(times))}
 
 
-def field_arrows(
-    snapshot: ContinuitySnapshot, length_px: float = 14.0, head_px: float = 4.5
-) -> hv.Segments:
-    """dh/dt = f(t, h) as arrows of one on-screen length, pointing along (1, f) in the (t, h) plane.
+def highlight_columns(times: np.ndarray, states: np.ndarray, inputs: np.ndarray, indices: Sequence[int]):
+    chosen = sorted({i for i in indices if 0 <= i < len(inputs)})
+    return trajectory_columns(times, states[:, chosen], inputs[chosen])
+
+
+def evaluation_columns(snapshot: ContinuitySnapshot) -> dict[str, np.ndarray]:
+    """Where the solver evaluated f, on every trajectory (evaluations past t = 1 are off the plot)."""
+    inside = (snapshot.eval_times >= 0.0) & (snapshot.eval_times <= 1.0)
+    return point_columns(snapshot.eval_times[inside], snapshot.eval_states[inside], snapshot.inputs)
+
+
+def arrow_columns(snapshot: ContinuitySnapshot, length_px: float = 14.0, head_px: float = 4.5):
+    """dh/dt = f(t, h) as arrows of one on-screen length along (1, f) in the (t, h) plane.
 
     Directions are computed in pixels of the fixed-size frame, so the drawn slopes are the true
-    slopes of the trajectories whatever the aspect ratio of the axes.
+    slopes of the trajectories whatever the extent of the axes.
     """
-    width, height = FRAME["frame_width"], FRAME["frame_height"]
     low, high = snapshot.h_range
-    px_per_t, px_per_h = width / 1.0, height / (high - low)
+    px_per_t, px_per_h = FRAME_WIDTH / 1.0, FRAME_HEIGHT / (high - low)
     dx, dy = np.full_like(snapshot.field_dh, px_per_t), snapshot.field_dh * px_per_h
     norm = np.hypot(dx, dy)
     ux, uy = dx / norm, dy / norm
     tip_t = snapshot.field_t + 0.5 * length_px * ux / px_per_t
     tip_h = snapshot.field_h + 0.5 * length_px * uy / px_per_h
-    tail_t = snapshot.field_t - 0.5 * length_px * ux / px_per_t
-    tail_h = snapshot.field_h - 0.5 * length_px * uy / px_per_h
-    segments = [(tail_t, tail_h, tip_t, tip_h)]
+    parts = [(2 * snapshot.field_t - tip_t, 2 * snapshot.field_h - tip_h, tip_t, tip_h)]
     for angle in (2.6, -2.6):  # the two strokes of the head, ±149° from the shaft
         hx = ux * np.cos(angle) - uy * np.sin(angle)
         hy = ux * np.sin(angle) + uy * np.cos(angle)
-        segments.append((tip_t, tip_h, tip_t + head_px * hx / px_per_t, tip_h + head_px * hy / px_per_h))
-    columns = [np.concatenate(parts) for parts in zip(*segments)]
-    slope = np.tile(snapshot.field_dh, len(segments))
-    return hv.Segments(
-        (*columns, slope), kdims=[T, H, "t_end", "h_end"], vdims=[hv.Dimension("dh/dt", label="f(t, h) = dh/dt")]
-    ).opts(color="#b8bec9", line_width=1.2, tools=[])
+        parts.append((tip_t, tip_h, tip_t + head_px * hx / px_per_t, tip_h + head_px * hy / px_per_h))
+    t, h, t_end, h_end = (np.concatenate(column) for column in zip(*parts))
+    return {"t": t, "h": h, "t_end": t_end, "h_end": h_end, "dhdt": np.tile(snapshot.field_dh, len(parts))}
 
 
-def resnet_plot(snapshot: ContinuitySnapshot, highlighted: Sequence[int] = ()) -> hv.Overlay:
-    """The ResNet's hidden states after each block: discrete states joined by straight segments."""
-    title = f"ResNet: {snapshot.depth} residual block{'s' if snapshot.depth > 1 else ''}, discrete steps"
-    path = trajectories(snapshot.resnet_depth, snapshot.resnet_states, snapshot.inputs).opts(
-        line_width=1.5, tools=["hover"], **COLOR_BY_INPUT
-    )
-    states = hv.Scatter(_points(snapshot.resnet_depth, snapshot.resnet_states, snapshot.inputs), T, [H, X]).opts(
-        size=5, tools=["hover"], **COLOR_BY_INPUT
-    )
-    chosen = highlight(snapshot.resnet_depth, snapshot.resnet_states, snapshot.inputs, highlighted)
-    return (path * states * chosen).opts(**_frame_opts(snapshot, title))
-
-
-def ode_plot(snapshot: ContinuitySnapshot, highlighted: Sequence[int] = ()) -> hv.Overlay:
-    """Continuous trajectories over the learned vector field, circles where the solver evaluated f."""
-    title = f"ODE-Net: {snapshot.method} evaluated f {snapshot.nfe_forward} times"
-    path = trajectories(snapshot.ode_times, snapshot.ode_states, snapshot.inputs).opts(
-        line_width=2, tools=["hover"], **COLOR_BY_INPUT
-    )
-    inside = (snapshot.eval_times >= 0.0) & (snapshot.eval_times <= 1.0)
-    circles = hv.Scatter(
-        _points(snapshot.eval_times[inside], snapshot.eval_states[inside], snapshot.inputs), T, [H, X],
-        label="evaluations of f",
-    ).opts(marker="circle", size=5, fill_color="white", line_color="#333333", line_width=1, tools=["hover"])
-    chosen = highlight(snapshot.ode_times, snapshot.ode_states, snapshot.inputs, highlighted)
-    return (field_arrows(snapshot) * path * chosen * circles).opts(
-        legend_position="bottom_left", **_frame_opts(snapshot, title)
-    )
-
-
-def euler_plot(snapshot: ContinuitySnapshot, highlighted: Sequence[int] = ()) -> hv.Overlay:
-    """The ODE-Net's own f integrated by Euler in L steps (a shared-weight ResNet), over its solution."""
-    title = f"ResNet = Euler: L = {snapshot.depth}, max |Δh(1)| = {snapshot.euler_deviation:.2g}"
-    exact = trajectories(snapshot.ode_times, snapshot.ode_states, snapshot.inputs).opts(color="#c9ced6", line_width=3)
-    euler = trajectories(snapshot.euler_times, snapshot.euler_states, snapshot.inputs).opts(
-        line_width=1.5, line_dash="dashed", **COLOR_BY_INPUT
-    )
-    steps = hv.Scatter(_points(snapshot.euler_times, snapshot.euler_states, snapshot.inputs), T, [H, X]).opts(
-        size=4, tools=["hover"], **COLOR_BY_INPUT
-    )
-    chosen = highlight(snapshot.euler_times, snapshot.euler_states, snapshot.inputs, highlighted)
-    return (exact * euler * steps * chosen).opts(**_frame_opts(snapshot, title))
-
-
-def learned_map_plot(snapshot: ContinuitySnapshot) -> hv.Overlay:
-    """h(1) against the input x: the target map, the training data, and what each model learned."""
+def learned_map_columns(snapshot: ContinuitySnapshot) -> dict[str, dict[str, np.ndarray]]:
     dense = np.linspace(-1.0, 1.0, 201)
-    output = hv.Dimension("h", label="output h(1)")
-    target = hv.Curve((dense, CONTINUITY_TARGETS[snapshot.target](dense)), X, output, label="target g(x)").opts(
-        color=TARGET_COLOR, line_dash="dotted", line_width=2
-    )
-    data = hv.Scatter((snapshot.train_x, snapshot.train_y), X, output, label="training data").opts(
-        color="#adb5bd", size=4
-    )
-    ode = hv.Curve((snapshot.inputs, snapshot.ode_outputs), X, output, label="ODE-Net").opts(color=ODE_COLOR, line_width=2)
-    resnet = hv.Curve((snapshot.inputs, snapshot.resnet_outputs), X, output, label="ResNet").opts(
-        color=RESNET_COLOR, line_width=2
-    )
-    return (target * data * ode * resnet).opts(
-        title=f"What each model learned ({snapshot.target})", ylim=snapshot.h_range, legend_position="top_left",
-        show_grid=True, **FRAME,
-    )
-
-
-def selectable_inputs(snapshot: ContinuitySnapshot) -> hv.Scatter:
-    """The drawn inputs at their ODE-Net outputs, coloured like their trajectories; tap or box-select them."""
-    return hv.Scatter(
-        (snapshot.inputs, snapshot.ode_outputs, snapshot.inputs), X, [hv.Dimension("h", label="output h(1)"), "x_color"]
-    ).opts(
-        color="x_color", cmap=TRAJECTORY_CMAP, clim=(-1.0, 1.0), size=9, line_color="white",
-        tools=["tap", "box_select", "hover"], nonselection_alpha=0.35,
-    )
-
-
-def highlight(times: np.ndarray, states: np.ndarray, inputs: np.ndarray, indices: Sequence[int]) -> hv.Segments:
-    """The chosen trajectories, thick and dark, to draw on top of a trajectory plot."""
-    chosen = sorted({i for i in indices if 0 <= i < len(inputs)})
-    return trajectories(times, states[:, chosen], inputs[chosen]).opts(color="#111111", line_width=4, alpha=0.85)
+    return {
+        "target": {"x": dense, "h": CONTINUITY_TARGETS[snapshot.target](dense)},
+        "data": {"x": snapshot.train_x, "h": snapshot.train_y},
+        "ode": {"x": snapshot.inputs, "h": snapshot.ode_outputs},
+        "resnet": {"x": snapshot.inputs, "h": snapshot.resnet_outputs},
+    }
 
 
 def nearest_trajectory(times: np.ndarray, states: np.ndarray, t: float, h: float) -> int:
@@ -168,27 +86,145 @@ def nearest_trajectory(times: np.ndarray, states: np.ndarray, t: float, h: float
     return int(np.argmin(np.abs(at_t - h)))
 
 
-def loss_plot(history: dict) -> hv.Overlay:
-    iteration = hv.Dimension("iteration", label="training iteration")
-    loss = hv.Dimension("loss", label="mean squared error")
-    ode = hv.Curve((history["iteration"], history["loss_ode"]), iteration, loss, label="ODE-Net").opts(color=ODE_COLOR)
-    resnet = hv.Curve((history["iteration"], history["loss_resnet"]), iteration, loss, label="ResNet").opts(
-        color=RESNET_COLOR
-    )
-    return (ode * resnet).opts(
-        title="Training loss", logy=True, legend_position="top_right", show_grid=True, tools=["hover"], **FRAME
-    )
+# The three trajectory plots, by the snapshot fields they draw.
+TRAJECTORY_FIELDS = {"resnet": ("resnet_depth", "resnet_states"), "ode": ("ode_times", "ode_states"),
+                     "euler": ("euler_times", "euler_states")}
 
 
-def nfe_plot(history: dict) -> hv.Overlay:
-    iteration = hv.Dimension("iteration", label="training iteration")
-    nfe = hv.Dimension("nfe", label="evaluations of f per iteration")
-    forward = hv.Curve((history["iteration"], history["nfe_forward"]), iteration, nfe, label="NFE forward").opts(
-        color=ODE_COLOR
-    )
-    backward = hv.Curve((history["iteration"], history["nfe_backward"]), iteration, nfe, label="NFE backward").opts(
-        color="#7048e8", line_dash="dashed"
-    )
-    return (forward * backward).opts(
-        title="ODE-Net cost (NFE)", legend_position="top_left", show_grid=True, tools=["hover"], **FRAME
-    )
+def titles(snapshot: ContinuitySnapshot) -> dict[str, str]:
+    blocks = f"{snapshot.depth} residual block{'s' if snapshot.depth > 1 else ''}"
+    return {
+        "resnet": f"ResNet: {blocks}, each a discrete step",
+        "ode": f"ODE-Net: {snapshot.method} evaluated f {snapshot.nfe_forward} times",
+        "euler": f"ResNet = Euler, L = {snapshot.depth}: max |Δh(1)| = {snapshot.euler_deviation:.1e}",
+        "learned": f"What each model learned: {snapshot.target}",
+    }
+
+
+# ---- the figures -----------------------------------------------------------------------------
+class ContinuityFigures:
+    """Six linked figures whose sources :meth:`show` and :meth:`append_history` refill in place."""
+
+    def __init__(self) -> None:
+        self.t_range = Range1d(0.0, 1.0, bounds=(-0.5, 1.5))
+        self.h_range = Range1d(-1.0, 1.0)
+        self.sources = {name: figures.source("t", "h", "t_end", "h_end", "x") for name in TRAJECTORY_FIELDS}
+        self.highlights = {name: figures.source("t", "h", "t_end", "h_end", "x") for name in TRAJECTORY_FIELDS}
+        self.resnet_points = figures.source("t", "h", "x")
+        self.euler_points = figures.source("t", "h", "x")
+        self.evaluations = figures.source("t", "h", "x")
+        self.arrows = figures.source("t", "h", "t_end", "h_end", "dhdt")
+        self.learned = {name: figures.source("x", "h") for name in ("target", "data", "ode", "resnet")}
+        self.inputs = figures.source("x", "h")
+        self.history = figures.source(*HISTORY_COLUMNS)
+        self.figures = {
+            "resnet": self._resnet(), "ode": self._ode(), "euler": self._euler(), "learned": self._learned(),
+            "loss": self._loss(), "nfe": self._nfe(),
+        }
+        self.figures["nfe"].x_range = self.figures["loss"].x_range
+        self.layout = gridplot(
+            [[self.figures[n] for n in ("resnet", "ode", "euler")], [self.figures[n] for n in ("learned", "loss", "nfe")]],
+            toolbar_location="right", merge_tools=False,
+        )
+
+    def _trajectory_figure(self, title: str):
+        return figures.figure(title, T_LABEL, H_LABEL, x_range=self.t_range, y_range=self.h_range)
+
+    def _draw_trajectories(self, fig, name: str, **line):
+        renderer = fig.segment("t", "h", "t_end", "h_end", source=self.sources[name], color=figures.input_colors(), **line)
+        fig.segment("t", "h", "t_end", "h_end", source=self.highlights[name], color="#111111", line_width=4, alpha=0.85)
+        return renderer
+
+    def _resnet(self):
+        fig = self._trajectory_figure("ResNet")
+        lines = self._draw_trajectories(fig, "resnet", line_width=1.5)
+        states = fig.scatter("t", "h", source=self.resnet_points, color=figures.input_colors(), size=5)
+        figures.hover(fig, [states, lines], TRAJECTORY_TIPS)
+        return fig
+
+    def _ode(self):
+        fig = self._trajectory_figure("ODE-Net")
+        arrows = fig.segment("t", "h", "t_end", "h_end", source=self.arrows, color="#b8bec9", line_width=1.2,
+                             legend_label="vector field f(t, h)")
+        lines = self._draw_trajectories(fig, "ode", line_width=2)
+        circles = fig.scatter("t", "h", source=self.evaluations, size=5, fill_color="white", line_color="#333333",
+                              legend_label="evaluations of f")
+        figures.hover(fig, [circles, lines], TRAJECTORY_TIPS)
+        figures.hover(fig, [arrows], [("t", "@t{0.00}"), ("h", "@h{0.00}"), ("dh/dt", "@dhdt{0.000}")])
+        figures.input_colorbar(fig)
+        figures.style_legend(fig, "bottom_left")
+        return fig
+
+    def _euler(self):
+        fig = self._trajectory_figure("ResNet = Euler")
+        fig.segment("t", "h", "t_end", "h_end", source=self.sources["ode"], color="#c9ced6", line_width=3,
+                    legend_label="ODE-Net (adaptive)")
+        lines = self._draw_trajectories(fig, "euler", line_width=1.5, line_dash="dashed", legend_label="Euler, L steps")
+        steps = fig.scatter("t", "h", source=self.euler_points, color=figures.input_colors(), size=4)
+        figures.hover(fig, [steps, lines], TRAJECTORY_TIPS)
+        figures.style_legend(fig, "bottom_left")
+        return fig
+
+    def _learned(self):
+        fig = figures.figure("What each model learned", "input x = h(0)", "output h(1)", y_range=self.h_range,
+                             tools=figures.TOOLS + ",tap,box_select")
+        fig.line("x", "h", source=self.learned["target"], color=TARGET_COLOR, line_dash="dotted", line_width=2,
+                 legend_label="target g(x)")
+        fig.scatter("x", "h", source=self.learned["data"], color="#adb5bd", size=4, legend_label="training data")
+        fig.line("x", "h", source=self.learned["ode"], color=ODE_COLOR, line_width=2, legend_label="ODE-Net")
+        fig.line("x", "h", source=self.learned["resnet"], color=RESNET_COLOR, line_width=2, legend_label="ResNet")
+        picks = fig.scatter("x", "h", source=self.inputs, color=figures.input_colors(), size=9, line_color="white",
+                            nonselection_alpha=0.3, selection_line_color="#111111")
+        figures.hover(fig, [picks], [("input x", "@x{0.00}"), ("ODE-Net h(1)", "@h{0.000}")])
+        figures.style_legend(fig, "top_left")
+        return fig
+
+    def _loss(self):
+        fig = figures.figure("Training loss", "training iteration", "mean squared error", y_axis_type="log")
+        ode = fig.line("iteration", "loss_ode", source=self.history, color=ODE_COLOR, legend_label="ODE-Net")
+        resnet = fig.line("iteration", "loss_resnet", source=self.history, color=RESNET_COLOR, legend_label="ResNet")
+        figures.hover(fig, [ode, resnet], [("iteration", "@iteration"), ("ODE-Net", "@loss_ode{0.000e}"),
+                                           ("ResNet", "@loss_resnet{0.000e}")])
+        figures.style_legend(fig, "top_right")
+        return fig
+
+    def _nfe(self):
+        fig = figures.figure("ODE-Net cost per iteration", "training iteration", "evaluations of f (NFE)")
+        forward = fig.line("iteration", "nfe_forward", source=self.history, color=ODE_COLOR, line_width=2,
+                           legend_label="NFE forward")
+        backward = fig.line("iteration", "nfe_backward", source=self.history, color=BACKWARD_COLOR,
+                            line_dash="dashed", legend_label="NFE backward (adjoint)")
+        figures.hover(fig, [forward, backward], [("iteration", "@iteration"), ("forward", "@nfe_forward"),
+                                                 ("backward", "@nfe_backward")])
+        figures.style_legend(fig, "top_left")
+        return fig
+
+    # ---- updates (on the session's event loop) --------------------------------------------
+    def show(self, snapshot: ContinuitySnapshot, highlighted: Sequence[int] = ()) -> None:
+        low, high = snapshot.h_range
+        if (self.h_range.start, self.h_range.end) != (low, high):  # only on a new target: keep the user's zoom
+            self.h_range.update(start=low, end=high)
+        for name, (times, states) in TRAJECTORY_FIELDS.items():
+            self.sources[name].data = trajectory_columns(getattr(snapshot, times), getattr(snapshot, states), snapshot.inputs)
+        self.resnet_points.data = point_columns(snapshot.resnet_depth, snapshot.resnet_states, snapshot.inputs)
+        self.euler_points.data = point_columns(snapshot.euler_times, snapshot.euler_states, snapshot.inputs)
+        self.evaluations.data = evaluation_columns(snapshot)
+        self.arrows.data = arrow_columns(snapshot)
+        for name, columns in learned_map_columns(snapshot).items():
+            self.learned[name].data = columns
+        self.inputs.data = {"x": snapshot.inputs, "h": snapshot.ode_outputs}
+        for name, title in titles(snapshot).items():
+            self.figures[name].title.text = title
+        self.highlight(snapshot, highlighted)
+
+    def highlight(self, snapshot: ContinuitySnapshot, indices: Sequence[int]) -> None:
+        for name, (times, states) in TRAJECTORY_FIELDS.items():
+            self.highlights[name].data = highlight_columns(
+                getattr(snapshot, times), getattr(snapshot, states), snapshot.inputs, indices
+            )
+
+    def append_history(self, columns: dict[str, np.ndarray]) -> None:
+        self.history.stream({name: columns[name] for name in HISTORY_COLUMNS})
+
+    def clear_history(self) -> None:
+        self.history.data = {name: np.array([], dtype=float) for name in HISTORY_COLUMNS}

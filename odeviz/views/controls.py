@@ -69,8 +69,8 @@ class TrainingControls(pn.viewable.Viewer):
         self.train_button.on_click(reporting_errors(lambda _: self._toggle()))
         self.step_button.on_click(reporting_errors(lambda _: self.experiment.step()))
         self.reset_button.on_click(reporting_errors(lambda _: self.experiment.reset()))
-        self.spinner = pn.indicators.LoadingSpinner(value=False, size=22, color="primary")
-        self.status = pn.pane.HTML("", css_classes=["odeviz-status"], sizing_mode="stretch_width")
+        self.spinner = pn.indicators.LoadingSpinner(value=False, size=18, color="primary", margin=(8, 0, 0, 10))
+        self.status = pn.pane.HTML("", css_classes=["odeviz-status"], sizing_mode="stretch_width", margin=(5, 5))
         self.alert = pn.pane.Alert("", alert_type="danger", visible=False, sizing_mode="stretch_width")
         self._shown_message = ""
 
@@ -95,8 +95,9 @@ class TrainingControls(pn.viewable.Viewer):
                 notify_error(trainer.message)
 
     @property
-    def buttons(self) -> pn.Row:
-        return pn.Row(self.train_button, self.step_button, self.reset_button, self.spinner)
+    def status_line(self) -> pn.Row:
+        """The spinner (on while training) and the status text, for the top of a page."""
+        return pn.Row(self.spinner, self.status, sizing_mode="stretch_width")
 
     def __panel__(self):
-        return pn.Column(self.buttons, self.alert)
+        return pn.Column(pn.Row(self.train_button, self.step_button, self.reset_button), self.alert)

@@ -1,0 +1,60 @@
+"""Figure builders every page shares: one look, fixed frames, hover tools, the input colour map.
+
+Pages draw with Bokeh figures whose ColumnDataSources are updated in place from snapshots: at 10
+frames per second this costs a few milliseconds per frame, where re-rendering HoloViews elements
+cost about 150 ms (measured in benchmarks/), starving both the event loop and the training thread.
+"""
+from __future__ import annotations
+
+import numpy as np
+from bokeh.models import ColorBar, ColumnDataSource, HoverTool
+from bokeh.palettes import Viridis256
+from bokeh.plotting import figure as bokeh_figure
+from bokeh.transform import linear_cmap
+
+FRAME_WIDTH, FRAME_HEIGHT = 330, 230
+ODE_COLOR, RESNET_COLOR, TARGET_COLOR, BACKWARD_COLOR = "#2b59c3", "#e8590c", "#222222", "#7048e8"
+TOOLS = "pan,wheel_zoom,box_zoom,reset,save"
+
+
+def figure(title: str, x_label: str, y_label: str, **kwargs):
+    """A Bokeh figure with odeviz's fixed frame size (so on-screen directions can be computed)."""
+    fig = bokeh_figure(
+        title=title, x_axis_label=x_label, y_axis_label=y_label, frame_width=FRAME_WIDTH, frame_height=FRAME_HEIGHT,
+        tools=kwargs.pop("tools", TOOLS), toolbar_location="above", **kwargs,
+    )
+    fig.toolbar.logo = None
+    fig.toolbar.autohide = True
+    fig.title.text_font_size = "13px"
+    fig.axis.axis_label_text_font_style = "normal"
+    fig.axis.axis_label_text_font_size = "12px"
+    fig.grid.grid_line_alpha = 0.5
+    return fig
+
+
+def hover(fig, renderers, tooltips: list[tuple[str, str]]) -> None:
+    fig.add_tools(HoverTool(renderers=list(renderers), tooltips=tooltips))
+
+
+def source(*names: str) -> ColumnDataSource:
+    """An empty source with the given columns."""
+    return ColumnDataSource({name: np.array([], dtype=float) for name in names})
+
+
+def input_colors(field: str = "x"):
+    """Colour by the input value x ∈ [-1, 1], the same in every plot of a page."""
+    return linear_cmap(field, Viridis256, -1.0, 1.0)
+
+
+def input_colorbar(fig, title: str = "input x") -> None:
+    mapper = input_colors()["transform"]
+    fig.add_layout(ColorBar(color_mapper=mapper, title=title, width=10, title_text_font_size="11px"), "right")
+
+
+def style_legend(fig, location: str = "top_left") -> None:
+    fig.legend.location = location
+    fig.legend.label_text_font_size = "11px"
+    fig.legend.background_fill_alpha = 0.75
+    fig.legend.padding = 4
+    fig.legend.spacing = 0
+    fig.legend.click_policy = "hide"
