@@ -27,6 +27,17 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
 
 
+def finite_float(text: str) -> float:
+    """argparse type: a float that is neither NaN nor infinite (bounds are the experiment's job)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, not {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, not {text!r}")
+    return value
+
+
 class UsageError(Exception):
     """A bad value from the command line, reported as one line and exit code 2."""
 
@@ -58,18 +69,19 @@ def _add_continuity_parser(experiments) -> None:
     )
     parser.add_argument("--iters", type=int, default=300, help="training iterations (default: 300)")
     parser.add_argument("--json", action="store_true", help="print one JSON object to stdout instead of a summary")
-    parser.add_argument("--target", choices=params.target.objects, default=None, help=params.target.doc)
+    parser.add_argument("--target", choices=params.target.objects, default=None,
+                        help=f"{params.target.doc} (default: {params.target.default})")
     parser.add_argument("--augment", action="store_true", default=None, help=params.augment.doc)
     parser.add_argument("--depth", type=int, default=None, help=f"{params.depth.doc} (default: {params.depth.default})")
     parser.add_argument("--method", choices=params.method.objects, default=None, metavar="METHOD",
                         help=f"{params.method.doc}: {', '.join(params.method.objects)} (default: {params.method.default})")
-    parser.add_argument("--rtol", type=float, default=None, help=f"{params.rtol.doc} (default: {params.rtol.default:g})")
-    parser.add_argument("--atol", type=float, default=None, help=f"{params.atol.doc} (default: {params.atol.default:g})")
-    parser.add_argument("--lr", type=float, default=None,
+    parser.add_argument("--rtol", type=finite_float, default=None, help=f"{params.rtol.doc} (default: {params.rtol.default:g})")
+    parser.add_argument("--atol", type=finite_float, default=None, help=f"{params.atol.doc} (default: {params.atol.default:g})")
+    parser.add_argument("--lr", type=finite_float, default=None,
                         help=f"{params.learning_rate.doc} (default: {params.learning_rate.default:g})")
     parser.add_argument("--seed", type=int, default=None, help=f"{params.seed.doc} (default: {params.seed.default})")
     parser.add_argument("--adjoint", action=argparse.BooleanOptionalAction, default=None,
-                        help=f"{params.adjoint.doc} (default: on)")
+                        help=f"{params.adjoint.doc} (default: {'on' if params.adjoint.default else 'off'})")
     parser.set_defaults(run=_train_continuity)
 
 
@@ -213,6 +225,7 @@ def _serve(args: argparse.Namespace) -> int:
         title=titles,
         start=True,
         verbose=True,
+        redirect_root=False,  # "/" lists the pages even while there is only one
     )
     return EXIT_OK
 

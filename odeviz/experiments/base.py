@@ -26,7 +26,7 @@ class Experiment(param.Parameterized):
     )
     method = param.Selector(default="dopri5", objects=list(METHODS), doc="torchdiffeq solver for the ODE-Net")
     rtol = param.Number(1e-3, bounds=(1e-10, 1.0), doc="relative tolerance of adaptive solvers")
-    atol = param.Number(1e-4, bounds=(1e-12, 1.0), doc="absolute tolerance of adaptive solvers")
+    atol = param.Number(1e-6, bounds=(1e-12, 1.0), doc="absolute tolerance of adaptive solvers")
     fixed_steps = param.Integer(
         16, bounds=(1, 1000), doc="steps on [0, 1] taken by fixed-grid methods (euler, rk4, …)"
     )

@@ -42,15 +42,18 @@ class History:
         self._lock = threading.Lock()
         self._rows: list[dict[str, float]] = []
         self.generation = 0
+        self.total_nfe = 0  # evaluations of f, forward and backward, since the last clear
 
     def append(self, row: dict[str, float]) -> None:
         with self._lock:
             self._rows.append(dict(row))
+            self.total_nfe += int(row.get("nfe_forward", 0) + row.get("nfe_backward", 0))
 
     def clear(self) -> None:
         with self._lock:
             self._rows = []
             self.generation += 1
+            self.total_nfe = 0
 
     def __len__(self) -> int:
         return len(self._rows)

@@ -207,7 +207,8 @@ class Trainer:
         except SolveCancelled:
             return
         except SolverError as error:
-            self.message = f"Could not draw the model at these settings: {error}"
+            if not self.message.startswith("Paused"):  # why training stopped matters more than the picture
+                self.message = f"Could not draw the model at these settings: {error}"
             return
         self._last_snapshot = time.perf_counter()
         self.mailbox.put(snapshot)

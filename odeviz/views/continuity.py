@@ -58,15 +58,15 @@ class ContinuityPage(pn.viewable.Viewer):
         return pn.Column(
             pn.pane.Markdown("### Training"),
             self.controls,
-            widget.Select.from_param(experiment.target, name="Target map g(x)"),
-            widget.Checkbox.from_param(experiment.augment, name="Augment the state with one zero dimension"),
-            widget.IntSlider.from_param(experiment.depth, name="ResNet depth L (= Euler steps)", throttled=True),
+            widget.Select.from_param(experiment.target, label="Target map g(x)"),
+            widget.Checkbox.from_param(experiment.augment, label="Augment the state with one zero dimension"),
+            widget.IntSlider.from_param(experiment.depth, label="ResNet depth L (= Euler steps)", throttled=True),
             log_slider(self.experiment, "learning_rate", -4, -1),
             pn.pane.Markdown("### ODE solver"),
-            widget.Select.from_param(experiment.method, name="Method"),
+            widget.Select.from_param(experiment.method, label="Method"),
             log_slider(self.experiment, "rtol", -8, -1),
             log_slider(self.experiment, "atol", -8, -1),
-            widget.Checkbox.from_param(experiment.adjoint, name="Backprop by the adjoint method"),
+            widget.Checkbox.from_param(experiment.adjoint, label="Backprop by the adjoint method"),
             self.readout,
             width=300,
             styles={"background": "#f6f7f9", "border-radius": "6px"},
@@ -104,12 +104,14 @@ class ContinuityPage(pn.viewable.Viewer):
 
     # ---- readouts -------------------------------------------------------------------------
     def _describe(self) -> str:
-        last = self.experiment.trainer.history.last()
+        history = self.experiment.trainer.history
+        last = history.last()
         if last is None:
             return "untrained: press <b>Train</b> or <b>Step</b>"
         return (
             f"loss ODE-Net {last['loss_ode']:.2e} · ResNet {last['loss_resnet']:.2e} · "
             f"<b>NFE-F {last['nfe_forward']:.0f}</b> · NFE-B {last['nfe_backward']:.0f} · "
+            f"evaluations of f so far <b class='odeviz-total-nfe'>{history.total_nfe:,}</b> · "
             f"{1e3 * last['seconds']:.0f} ms/iteration"
         )
 

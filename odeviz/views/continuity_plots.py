@@ -108,7 +108,9 @@ class ContinuityFigures:
     def __init__(self) -> None:
         self.t_range = Range1d(0.0, 1.0, bounds=(-0.5, 1.5))
         self.h_range = Range1d(-1.0, 1.0)
-        self.sources = {name: figures.source("t", "h", "t_end", "h_end", "x") for name in TRAJECTORY_FIELDS}
+        self.sources = {
+            name: figures.source("t", "h", "t_end", "h_end", "x", name=f"{name}-trajectories") for name in TRAJECTORY_FIELDS
+        }
         self.highlights = {name: figures.source("t", "h", "t_end", "h_end", "x") for name in TRAJECTORY_FIELDS}
         self.resnet_points = figures.source("t", "h", "x")
         self.euler_points = figures.source("t", "h", "x")
@@ -116,7 +118,7 @@ class ContinuityFigures:
         self.arrows = figures.source("t", "h", "t_end", "h_end", "dhdt")
         self.learned = {name: figures.source("x", "h") for name in ("target", "data", "ode", "resnet")}
         self.inputs = figures.source("x", "h")
-        self.history = figures.source(*HISTORY_COLUMNS)
+        self.history = figures.source(*HISTORY_COLUMNS, name="history")
         self.figures = {
             "resnet": self._resnet(), "ode": self._ode(), "euler": self._euler(), "learned": self._learned(),
             "loss": self._loss(), "nfe": self._nfe(),

@@ -48,7 +48,7 @@ def log_slider(owner: param.Parameterized, name: str, low_exponent: int, high_ex
         return min(values, key=lambda v: abs(math.log10(v) - math.log10(value)))
 
     slider = pn.widgets.DiscreteSlider(
-        name=owner.param[name].label, options=options, value=nearest(getattr(owner, name)), sizing_mode="stretch_width"
+        label=owner.param[name].label, options=options, value=nearest(getattr(owner, name)), sizing_mode="stretch_width"
     )
     slider.param.watch(reporting_errors(lambda event: setattr(owner, name, event.new)), "value")
     owner.param.watch(lambda event: setattr(slider, "value", nearest(event.new)), name)
@@ -63,9 +63,9 @@ class TrainingControls(pn.viewable.Viewer):
 
     def __init__(self, **params) -> None:
         super().__init__(**params)
-        self.train_button = pn.widgets.Button(name="Train", button_type="primary", width=90)
-        self.step_button = pn.widgets.Button(name="Step", button_type="default", width=70)
-        self.reset_button = pn.widgets.Button(name="Reset", button_type="warning", button_style="outline", width=70)
+        self.train_button = pn.widgets.Button(label="Train", color="primary", width=90)
+        self.step_button = pn.widgets.Button(label="Step", color="default", width=70)
+        self.reset_button = pn.widgets.Button(label="Reset", color="warning", variant="outline", width=70)
         self.train_button.on_click(reporting_errors(lambda _: self._toggle()))
         self.step_button.on_click(reporting_errors(lambda _: self.experiment.step()))
         self.reset_button.on_click(reporting_errors(lambda _: self.experiment.reset()))
@@ -85,7 +85,7 @@ class TrainingControls(pn.viewable.Viewer):
         """Refresh labels and the status line from the trainer (called on every poll)."""
         trainer = self.experiment.trainer
         running = trainer.running
-        self.train_button.name = "Pause" if running else "Train"
+        self.train_button.label = "Pause" if running else "Train"
         self.spinner.value = running
         self.status.object = f"<b>Iteration {trainer.iteration}</b> · {self.describe()}"
         if trainer.message != self._shown_message:

@@ -1,0 +1,112 @@
+"""The continuity page in a real browser: panel serve + Debian's Chromium driven by Playwright."""
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from odeviz.testing import CHROMIUM, REPO, SOURCE_COLUMN_JS, launch_chromium, served
+
+pytestmark = pytest.mark.browser
+if not Path(CHROMIUM).exists():
+    if os.environ.get("CI"):
+        raise RuntimeError(f"{CHROMIUM} is missing: CI must install Debian's chromium")
+    pytest.skip(f"{CHROMIUM} not installed (apt-get install -y chromium)", allow_module_level=True)
+
+from playwright.sync_api import sync_playwright  # noqa: E402
+
+ARTIFACTS = REPO / "test-artifacts"
+
+
+def number(text: str, pattern: str) -> float:
+    match = re.search(pattern, text.replace(",", ""))
+    assert match, f"{pattern!r} not in {text!r}"
+    return float(match.group(1))
+
+
+@pytest.fixture(scope="module")
+def url():
+    ARTIFACTS.mkdir(exist_ok=True)
+    with served("apps/continuity.py") as url:
+        yield url
+
+
+def test_train_pause_and_tolerance_in_the_browser(url):
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        errors = []
+        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(url)
+        page.wait_for_selector("text=Iteration 0", timeout=90_000)
+
+        def trajectories():
+            return page.evaluate(SOURCE_COLUMN_JS, ["ode-trajectories", "h"])
+
+        def status():
+            return page.locator(".odeviz-status").first.locator("div").first.inner_text()
+
+        def readout_nfe():
+            return number(page.locator(".odeviz-readout .odeviz-nfe").inner_text(), r"NFE (\d+)")
+
+        before = trajectories()
+        assert before and len(before) > 100
+
+        page.get_by_role("button", name="Train").click()
+        page.wait_for_selector("text=/Iteration [1-9]/", timeout=10_000)  # Figure 1 moves within seconds
+        page.wait_for_function(
+            "([name, before]) => { const d = Bokeh.documents[0].get_model_by_name(name).data.h;"
+            " return d.some((v, i) => Math.abs(v - before[i]) > 1e-6); }",
+            arg=["ode-trajectories", before], timeout=10_000,
+        )
+        total_early = number(status(), r"so far (\d+)")
+        page.wait_for_timeout(1500)
+        total_later = number(status(), r"so far (\d+)")
+        assert total_later > total_early > 0, "the NFE readout must rise while training"
+        assert number(status(), r"NFE-F (\d+)") > 0
+        assert len(page.evaluate(SOURCE_COLUMN_JS, ["history", "iteration"])) > 0
+
+        page.get_by_role("button", name="Pause").click()
+        page.wait_for_selector("button:has-text('Train')", timeout=5_000)
+        paused_at = number(status(), r"Iteration (\d+)")
+        page.wait_for_timeout(800)
+        assert number(status(), r"Iteration (\d+)") == paused_at, "paused training must not advance"
+
+        nfe_before = readout_nfe()
+        paused_trajectories = trajectories()
+        rtol_handle = page.locator(".noUi-handle").nth(2)  # depth, learning rate, rtol, atol
+        rtol_handle.focus()
+        for _ in range(10):  # 1e-3 → 1e-8, one half-decade per key press
+            page.keyboard.press("ArrowLeft")
+            page.wait_for_timeout(80)
+        page.wait_for_selector("text=Rtol: 1e-8", timeout=5_000)
+        page.wait_for_selector("text=/at rtol 1e-08/", timeout=10_000)
+        assert readout_nfe() != nfe_before, "a tighter rtol must change the number of evaluations"
+        assert trajectories() != paused_trajectories, "the re-solve must redraw the trajectories"
+
+        page.screenshot(path=str(ARTIFACTS / "continuity.png"), full_page=True)
+        browser.close()
+    assert errors == [], f"browser console errors: {errors}"
+
+
+def test_bad_session_input_does_not_break_the_page(url):
+    """Step, Reset and structural changes in quick succession: the page keeps working."""
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        errors = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(url)
+        page.wait_for_selector("text=Iteration 0", timeout=90_000)
+        page.get_by_role("button", name="Step").click()
+        page.wait_for_selector("text=Iteration 1", timeout=10_000)
+        page.get_by_role("button", name="Train").click()
+        page.locator("select").first.select_option("reflection")  # target change restarts the models
+        page.wait_for_selector("text=What each model learned: reflection", timeout=10_000)
+        page.get_by_role("button", name="Reset").click()
+        page.wait_for_selector("text=Iteration 0", timeout=10_000)
+        page.get_by_role("button", name="Step").click()
+        page.wait_for_selector("text=Iteration 1", timeout=10_000)
+        browser.close()
+    assert errors == []

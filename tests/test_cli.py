@@ -1,0 +1,138 @@
+"""The ``odeviz`` command, run as a user runs it: in a subprocess, reading its exit code and output."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def odeviz(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "odeviz", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def test_train_continuity_json():
+    result = odeviz("train", "continuity", "--iters", "30", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert set(report) >= {
+        "experiment", "iterations", "final_loss", "final_loss_ode", "final_loss_resnet", "iterations_per_second",
+        "wall_time_seconds", "nfe_forward", "nfe_backward", "params",
+    }
+    assert report["experiment"] == "continuity"
+    assert report["iterations"] == 30
+    assert math.isfinite(report["final_loss"]) and report["final_loss"] >= 0
+    assert report["iterations_per_second"] > 0 and report["wall_time_seconds"] > 0
+    for nfe in (report["nfe_forward"], report["nfe_backward"]):
+        assert set(nfe) == {"mean", "max", "last"} and nfe["max"] >= nfe["mean"] > 0
+    assert report["params"]["depth"] == 8 and report["params"]["method"] == "dopri5"
+    assert "stopped_early" not in report
+    assert "30/30" in result.stderr  # tqdm's progress bar, on stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_train_continuity_summary_and_options():
+    result = odeviz(
+        "train", "continuity", "--iters", "5", "--depth", "4", "--method", "rk4", "--no-adjoint", "--target",
+        "reflection", "--augment", "--lr", "0.003", "--seed", "3",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("continuity: 5 iterations")
+    assert "target reflection (augmented), ResNet depth 4, rk4" in result.stdout
+    assert "adjoint off, lr=0.003, seed 3" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "args, named",
+    [
+        (["--rtol", "0"], "--rtol"),
+        (["--rtol", "nan"], "--rtol"),
+        (["--atol", "inf"], "--atol"),
+        (["--depth", "0"], "--depth"),
+        (["--method", "nope"], "--method"),
+        (["--iters", "0"], "--iters"),
+    ],
+)
+def test_bad_input_is_one_line_naming_the_option(args, named):
+    result = odeviz("train", "continuity", *args)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "error" in lines[0] and named in lines[0], lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_diverging_run_pauses_and_exits_1():
+    # lr = 10 blows the vector field up within a few iterations: the forward solve then runs out of
+    # evaluations (or the loss turns NaN), so the trainer pauses with the last good weights.
+    result = odeviz("train", "continuity", "--iters", "50", "--lr", "10", "--json")
+    assert result.returncode == 1, result.stderr
+    report = json.loads(result.stdout)
+    assert report["stopped_early"] is True and report["message"].startswith("Paused")
+    assert report["iterations"] < 50
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert last_line == f"odeviz: {report['message']}"
+    assert "Traceback" not in result.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(url: str) -> tuple[int, str]:
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return response.status, response.read().decode("utf-8", "replace")
+
+
+def test_serve_answers_index_and_pages():
+    from odeviz.views import PAGES
+
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "odeviz", "serve", "--port", str(port)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True,  # its own process group, so the whole group can be ended
+    )
+    base = f"http://localhost:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert server.poll() is None, f"odeviz serve exited early:\n{server.stdout.read()}"
+            try:
+                status, index = _get(base + "/")
+                break
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                assert time.monotonic() < deadline, "odeviz serve did not answer within 60 s"
+                time.sleep(0.25)
+        assert status == 200
+        for slug in PAGES:
+            assert f"/{slug}" in index  # the index lists every page
+            status, page = _get(f"{base}/{slug}")
+            assert status == 200
+            assert "<title>odeviz" in page
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(timeout=10)
+        server.stdout.close()
+    with pytest.raises(ProcessLookupError):
+        os.killpg(server.pid, 0)  # nothing of the group is left

@@ -1,0 +1,112 @@
+"""The continuity page rendered to Bokeh models, driven headless (no server, no browser)."""
+import numpy as np
+import panel as pn
+import pytest
+from bokeh.models import ColumnDataSource
+
+from odeviz.experiments import ContinuityExperiment
+from odeviz.views import PAGES, ContinuityPage
+from odeviz.views.continuity_plots import arrow_columns, nearest_trajectory, trajectory_columns
+
+
+@pytest.fixture
+def page():
+    page = ContinuityPage(experiment=ContinuityExperiment())
+    yield page
+    page.stream.stop()
+
+
+def sources(root, name):
+    return [m for m in root.references() if isinstance(m, ColumnDataSource) and m.name == name]
+
+
+def test_page_renders_to_bokeh_with_data(page):
+    root = pn.panel(page).get_root()
+    (ode,) = sources(root, "ode-trajectories")
+    snapshot = page.stream.snapshot
+    assert len(ode.data["t"]) == (len(snapshot.ode_times) - 1) * len(snapshot.inputs)
+    assert np.isfinite(ode.data["h"]).all()
+    for name in ("resnet-trajectories", "euler-trajectories", "history"):
+        assert len(sources(root, name)) == 1
+    assert "continuity" in PAGES and PAGES["continuity"] is ContinuityPage
+
+
+def test_training_streams_into_the_sources(page):
+    pn.panel(page).get_root()
+    before = page.figures.sources["ode"].data["h"].copy()
+    page.experiment.step(10)
+    page.experiment.trainer.wait_idle()
+    page.stream.poll()
+    assert len(page.figures.history.data["iteration"]) == 10
+    assert not np.allclose(page.figures.sources["ode"].data["h"], before)
+    assert "Iteration 10" in page.controls.status.object
+    assert "NFE-F" in page.controls.status.object
+    page.experiment.reset()
+    page.experiment.trainer.wait_idle()
+    page.stream.poll()
+    assert len(page.figures.history.data["iteration"]) == 0
+    assert "Iteration 0" in page.controls.status.object
+
+
+def test_buttons_drive_the_trainer(page):
+    pn.panel(page).get_root()
+    page.controls.train_button.clicks += 1
+    assert page.experiment.trainer.running
+    page.controls.update()
+    assert page.controls.train_button.label == "Pause"
+    page.controls.train_button.clicks += 1
+    assert not page.experiment.trainer.running
+    page.controls.step_button.clicks += 1
+    page.experiment.trainer.wait_idle()
+    assert page.experiment.trainer.iteration >= 1
+
+
+def test_tolerance_slider_resolves_a_paused_model(page):
+    pn.panel(page).get_root()
+    slider = next(w for w in page._layout.select(pn.widgets.DiscreteSlider) if w.label == "Rtol")
+    slider.value = 1e-8
+    assert page.experiment.rtol == 1e-8
+    page.experiment.trainer.wait_idle()
+    page.stream.poll()
+    assert page.stream.snapshot.rtol == 1e-8
+    assert "1e-08" in page.readout.object
+    page.experiment.rtol = 1e-2  # and back: the param drives the widget too
+    assert slider.value == 1e-2
+
+
+def test_refused_value_keeps_the_session(page):
+    pn.panel(page).get_root()
+    slider = next(w for w in page._layout.select(pn.widgets.DiscreteSlider) if w.label == "Rtol")
+    slider.param.trigger("value")  # a legal value passes silently
+    with pytest.raises(ValueError, match="rtol"):
+        page.experiment.rtol = float("nan")  # refused at the edge, the model keeps its value
+    assert page.experiment.rtol == slider.value
+
+
+def test_highlight_follows_selection_and_hover(page):
+    pn.panel(page).get_root()
+    page.figures.inputs.selected.indices = [2, 5]
+    assert page.selected == [2, 5]
+    highlighted = page.figures.highlights["ode"].data
+    snapshot = page.stream.snapshot
+    assert set(highlighted["x"]) == {snapshot.inputs[2], snapshot.inputs[5]}
+    page.hovered = 0
+    assert set(page.figures.highlights["resnet"].data["x"]) == {snapshot.inputs[i] for i in (0, 2, 5)}
+
+
+def test_pure_column_builders():
+    times = np.linspace(0, 1, 5)
+    states = np.stack([np.linspace(-1, 0, 5), np.linspace(1, 2, 5)], 1)
+    columns = trajectory_columns(times, states, np.array([-1.0, 1.0]))
+    assert len(columns["t"]) == 8 and columns["h_end"][0] == states[1, 0]
+    assert nearest_trajectory(times, states, 0.5, 1.4) == 1
+    assert nearest_trajectory(times, states, 0.5, -0.6) == 0
+
+
+def test_arrows_point_along_the_field(page):
+    snapshot = page.stream.snapshot
+    arrows = arrow_columns(snapshot)
+    n = len(snapshot.field_t)
+    slope = (arrows["h_end"][:n] - arrows["h"][:n]) / (arrows["t_end"][:n] - arrows["t"][:n])
+    np.testing.assert_allclose(slope, snapshot.field_dh, rtol=1e-9, atol=1e-12)
+    assert (arrows["t_end"][:n] > arrows["t"][:n]).all()  # time runs forward
