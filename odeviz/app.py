@@ -1,13 +1,8 @@
 """Process-wide settings shared by every entry point (served apps, the CLI, notebooks)."""
 import holoviews as hv
 import panel as pn
-import torch
 
-
-def configure_torch() -> None:
-    # odeviz's nets are tiny: one intra-op thread per training thread beats a shared pool (≈2× here),
-    # and leaves the other cores to other sessions and to the server.
-    torch.set_num_threads(1)
+from .nets import configure_torch
 
 
 def configure_session() -> None:

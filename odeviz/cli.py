@@ -97,7 +97,7 @@ def _param_error(error: ValueError) -> str:
 
 
 def _train_continuity(args: argparse.Namespace) -> int:
-    from .app import configure_torch
+    from .nets import configure_torch
     from .experiments import ContinuityExperiment
 
     if args.iters < 1:

@@ -18,6 +18,12 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def configure_torch() -> None:
+    """One intra-op thread: odeviz's nets are tiny, so a shared thread pool costs more than it gives
+    (≈2× slower steps measured here), and the other cores stay free for other sessions and the server."""
+    torch.set_num_threads(1)
+
+
 class VectorField(nn.Module):
     """f(t, h): an MLP of the state and the time, the dynamics of an ODE-Net."""
 

@@ -67,6 +67,10 @@ def test_train_pause_and_tolerance_in_the_browser(url):
         assert number(status(), r"NFE-F (\d+)") > 0
         assert len(page.evaluate(SOURCE_COLUMN_JS, ["history", "iteration"])) > 0
 
+        # Train on until the field has some structure (NFE then depends on the tolerance), then pause.
+        page.wait_for_function(
+            "() => Bokeh.documents[0].get_model_by_name('history').data.iteration.length >= 120", timeout=90_000
+        )
         page.get_by_role("button", name="Pause").click()
         page.wait_for_selector("button:has-text('Train')", timeout=5_000)
         paused_at = number(status(), r"Iteration (\d+)")
@@ -103,7 +107,11 @@ def test_bad_session_input_does_not_break_the_page(url):
         page.wait_for_selector("text=Iteration 1", timeout=10_000)
         page.get_by_role("button", name="Train").click()
         page.locator("select").first.select_option("reflection")  # target change restarts the models
-        page.wait_for_selector("text=What each model learned: reflection", timeout=10_000)
+        page.wait_for_function(  # the target curve is now g(x) = -x
+            "() => { const d = Bokeh.documents[0].get_model_by_name('learned-target').data;"
+            " return d.x.length > 0 && d.x.every((x, i) => Math.abs(d.h[i] + x) < 1e-9); }",
+            timeout=10_000,
+        )
         page.get_by_role("button", name="Reset").click()
         page.wait_for_selector("text=Iteration 0", timeout=10_000)
         page.get_by_role("button", name="Step").click()

@@ -193,7 +193,7 @@ class Trainer:
             self.model.restore_last_good()
             self._stop_with(
                 f"Paused at iteration {self.iteration + 1}: {error}. Kept the last good weights; "
-                "lower the learning rate or loosen the tolerance, then press Train."
+                "lower the learning rate or loosen the tolerance, then train again."
             )
             self._refresh = True
             return False

@@ -116,7 +116,7 @@ class ContinuityFigures:
         self.euler_points = figures.source("t", "h", "x")
         self.evaluations = figures.source("t", "h", "x")
         self.arrows = figures.source("t", "h", "t_end", "h_end", "dhdt")
-        self.learned = {name: figures.source("x", "h") for name in ("target", "data", "ode", "resnet")}
+        self.learned = {name: figures.source("x", "h", name=f"learned-{name}") for name in ("target", "data", "ode", "resnet")}
         self.inputs = figures.source("x", "h")
         self.history = figures.source(*HISTORY_COLUMNS, name="history")
         self.figures = {
