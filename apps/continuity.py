@@ -1,5 +1,4 @@
 """`panel serve apps/continuity.py`: the ResNet → ODE-Net continuity page (the paper's Figure 1)."""
-import panel as pn
 
 from odeviz.app import configure_session
 from odeviz.views import ContinuityPage

@@ -1,6 +1,8 @@
 """The continuity page in a real browser: panel serve + Debian's Chromium driven by Playwright."""
 import os
 import re
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -53,13 +55,15 @@ def test_train_pause_and_tolerance_in_the_browser(url):
         before = trajectories()
         assert before and len(before) > 100
 
+        clicked = time.monotonic()
         page.get_by_role("button", name="Train").click()
-        page.wait_for_selector("text=/Iteration [1-9]/", timeout=10_000)  # Figure 1 moves within seconds
         page.wait_for_function(
             "([name, before]) => { const d = Bokeh.documents[0].get_model_by_name(name).data.h;"
             " return d.some((v, i) => Math.abs(v - before[i]) > 1e-6); }",
             arg=["ode-trajectories", before], timeout=10_000,
         )
+        assert time.monotonic() - clicked < 3.0, "Figure 1 must move within about a second of pressing Train"
+        page.wait_for_selector("text=/Iteration [1-9]/", timeout=10_000)
         total_early = number(status(), r"so far (\d+)")
         page.wait_for_timeout(1500)
         total_later = number(status(), r"so far (\d+)")
@@ -118,3 +122,44 @@ def test_bad_session_input_does_not_break_the_page(url):
         page.wait_for_selector("text=Iteration 1", timeout=10_000)
         browser.close()
     assert errors == []
+
+
+def test_closing_the_tab_ends_the_sessions_training_thread():
+    """A served session's trainer thread stops when the browser tab closes and the session is destroyed."""
+    import panel as pn
+
+    from odeviz.app import configure_session
+    from odeviz.testing import free_port
+    from odeviz.views import ContinuityPage
+
+    pages = []
+
+    def continuity():
+        configure_session()
+        pages.append(ContinuityPage())
+        return pages[-1]
+
+    port = free_port()
+    server = pn.serve(
+        {"continuity": continuity}, port=port, address="127.0.0.1", websocket_origin=f"127.0.0.1:{port}",
+        show=False, threaded=True, check_unused_sessions_milliseconds=200, unused_session_lifetime_milliseconds=200,
+    )
+    try:
+        with sync_playwright() as playwright:
+            browser = launch_chromium(playwright)
+            page = browser.new_page()
+            page.goto(f"http://127.0.0.1:{port}/continuity")
+            page.wait_for_selector("text=Iteration 0", timeout=90_000)
+            page.get_by_role("button", name="Train").click()
+            page.wait_for_selector("text=/Iteration [1-9]/", timeout=10_000)
+            thread = pages[-1].experiment.trainer._thread  # the session this tab is connected to
+            assert thread.is_alive()
+            page.close()
+            browser.close()
+        deadline = time.monotonic() + 20
+        while thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not thread.is_alive(), "the training thread outlived its session"
+        assert not any(t.name.startswith("odeviz-") for t in threading.enumerate() if t.is_alive())
+    finally:
+        server.stop()

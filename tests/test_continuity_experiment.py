@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from odeviz.experiments import ContinuityExperiment, ContinuitySnapshot
+from odeviz.experiments import ContinuitySnapshot
 from odeviz.nets import ResNet
 
 
