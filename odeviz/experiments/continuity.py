@@ -32,6 +32,7 @@ class ContinuitySnapshot:
     rtol: float
     atol: float
     depth: int
+    augmented: bool  # the state is (h, h₂): trajectories show h, the field is drawn at h₂ = 0
     h_range: tuple[float, float]
     inputs: np.ndarray  # (n,) the display inputs x = h(0)
     train_x: np.ndarray
@@ -173,6 +174,7 @@ class ContinuityExperiment(Experiment):
             rtol=stats.rtol,
             atol=stats.atol,
             depth=self.depth,
+            augmented=self.augment,
             h_range=self.h_range(),
             inputs=x[:, 0].cpu().numpy(),
             train_x=self.train_x[:, 0].cpu().numpy(),

@@ -14,8 +14,9 @@ INTRO = """
 **A ResNet** applies L discrete updates h ← h + f(h, θₖ)/L. **An ODE-Net** follows one vector field,
 dh/dt = f(h, t, θ), and an adaptive solver picks where to evaluate f (the circles). **Euler's method**
 with L steps on the ODE-Net's f *is* a ResNet with shared weights: as L grows it converges to the ODE.
-Try the *reflection* target: 1-D trajectories cannot cross, so the ODE-Net fails until you *augment* it.
-Hover or select inputs to follow their trajectories in every plot.
+Try the *reflection* target: ODE trajectories cannot cross, so the ODE-Net fails until you *augment* it,
+and so does the ResNet once L is large (at L = 1 or 2 its steps can jump over each other).
+Hover a trajectory, or select inputs in the learned map, to follow them in every plot.
 """
 
 

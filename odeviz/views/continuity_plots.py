@@ -9,6 +9,7 @@ from typing import Sequence
 
 import numpy as np
 from bokeh.layouts import gridplot
+from bokeh.core.property.vectorization import value
 from bokeh.models import Range1d
 
 from ..data import CONTINUITY_TARGETS
@@ -17,6 +18,8 @@ from . import figures
 from .figures import BACKWARD_COLOR, FRAME_HEIGHT, FRAME_WIDTH, ODE_COLOR, RESNET_COLOR, TARGET_COLOR
 
 T_LABEL, H_LABEL = "time t   (ResNet: depth k/L)", "hidden state h"
+H_LABELS = {False: H_LABEL, True: "h, first of the state (h, h₂)"}
+FIELD_LABELS = {False: "vector field f(t, h)", True: "vector field at h₂ = 0"}
 TRAJECTORY_TIPS = [("input x", "@x{0.00}"), ("t", "@t{0.000}"), ("h", "@h{0.000}")]
 HISTORY_COLUMNS = ("iteration", "loss_ode", "loss_resnet", "nfe_forward", "nfe_backward")
 
@@ -147,7 +150,7 @@ class ContinuityFigures:
     def _ode(self):
         fig = self._trajectory_figure("ODE-Net")
         arrows = fig.segment("t", "h", "t_end", "h_end", source=self.arrows, color="#b8bec9", line_width=1.2,
-                             legend_label="vector field f(t, h)")
+                             legend_label=FIELD_LABELS[False])
         lines = self._draw_trajectories(fig, "ode", line_width=2)
         circles = fig.scatter("t", "h", source=self.evaluations, size=5, fill_color="white", line_color="#333333",
                               legend_label="evaluations of f")
@@ -155,6 +158,7 @@ class ContinuityFigures:
         figures.hover(fig, [arrows], [("t", "@t{0.00}"), ("h", "@h{0.00}"), ("dh/dt", "@dhdt{0.000}")])
         figures.input_colorbar(fig)
         figures.style_legend(fig, "bottom_left")
+        self.field_legend = fig.legend[0].items[0]
         return fig
 
     def _euler(self):
@@ -217,6 +221,11 @@ class ContinuityFigures:
         self.inputs.data = {"x": snapshot.inputs, "h": snapshot.ode_outputs}
         for name, title in titles(snapshot).items():
             self.figures[name].title.text = title
+        for name in TRAJECTORY_FIELDS:
+            self.figures[name].yaxis.axis_label = H_LABELS[snapshot.augmented]
+        self.field_legend.label = value(FIELD_LABELS[snapshot.augmented])
+        rising = snapshot.targets[-1] > snapshot.targets[0]  # keep the legend in the corner the target leaves free
+        self.figures["learned"].legend.location = "top_left" if rising else "top_right"
         self.highlight(snapshot, highlighted)
 
     def highlight(self, snapshot: ContinuitySnapshot, indices: Sequence[int]) -> None:
