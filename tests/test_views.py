@@ -110,3 +110,23 @@ def test_arrows_point_along_the_field(page):
     slope = (arrows["h_end"][:n] - arrows["h"][:n]) / (arrows["t_end"][:n] - arrows["t"][:n])
     np.testing.assert_allclose(slope, snapshot.field_dh, rtol=1e-9, atol=1e-12)
     assert (arrows["t_end"][:n] > arrows["t"][:n]).all()  # time runs forward
+
+
+def test_blow_up_shows_the_reason_and_keeps_the_session():
+    page = ContinuityPage(experiment=ContinuityExperiment(learning_rate=10.0, max_nfe=2000))
+    try:
+        pn.panel(page).get_root()
+        page.experiment.step(20)
+        page.experiment.trainer.wait_idle()
+        page.stream.poll()
+        assert not page.experiment.trainer.running
+        assert page.controls.alert.visible and "Paused at iteration" in page.controls.alert.object
+        assert page.controls.train_button.label == "Train"
+        page.experiment.learning_rate = 1e-2  # the user lowers the learning rate and carries on
+        page.experiment.step(2)
+        page.experiment.trainer.wait_idle()
+        page.stream.poll()
+        assert not page.controls.alert.visible
+        assert np.isfinite(page.figures.sources["ode"].data["h"]).all()
+    finally:
+        page.stream.stop()
