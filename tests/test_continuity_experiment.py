@@ -116,11 +116,11 @@ def test_reflection_needs_augmentation(make_experiment):
 @pytest.mark.parametrize(
     "name, value",
     [
-        ("rtol", 0), ("rtol", float("nan")), ("rtol", -1e-3), ("rtol", float("inf")),
+        ("rtol", 0), ("rtol", float("nan")), ("rtol", -1e-3), ("rtol", float("inf")), ("rtol", True),
         ("atol", -1), ("atol", float("nan")),
         ("depth", 0), ("depth", 65),
         ("method", "nope"),
-        ("learning_rate", 0), ("learning_rate", float("nan")),
+        ("learning_rate", 0), ("learning_rate", float("nan")), ("learning_rate", True),
         ("target", "spiral"),
     ],
     ids=repr,

@@ -18,15 +18,24 @@ from ..solve import ADAPTIVE_METHODS, DEFAULT_MAX_NFE, METHODS, CancelToken, Sol
 from .trainer import Trainer, TrainingDiverged
 
 
+class Real(param.Number):
+    """A bounded real number that also refuses booleans (``param.Number`` takes True as 1)."""
+
+    def _validate_value(self, val, allow_None):
+        if isinstance(val, bool):
+            raise ValueError(f"{self.name} must be a number, not {val!r}")
+        super()._validate_value(val, allow_None)
+
+
 class Experiment(param.Parameterized):
     """Base class: subclasses set ``self.model`` (one nn.Module holding everything trained)."""
 
-    learning_rate = param.Number(
+    learning_rate = Real(
         1e-2, bounds=(1e-5, 10.0), doc="Adam's step size, read at every iteration (changes apply mid-training)"
     )
     method = param.Selector(default="dopri5", objects=list(METHODS), doc="torchdiffeq solver for the ODE-Net")
-    rtol = param.Number(1e-3, bounds=(1e-10, 1.0), doc="relative tolerance of adaptive solvers")
-    atol = param.Number(1e-6, bounds=(1e-12, 1.0), doc="absolute tolerance of adaptive solvers")
+    rtol = Real(1e-3, bounds=(1e-10, 1.0), doc="relative tolerance of adaptive solvers")
+    atol = Real(1e-6, bounds=(1e-12, 1.0), doc="absolute tolerance of adaptive solvers")
     fixed_steps = param.Integer(
         16, bounds=(1, 1000), doc="steps on [0, 1] taken by fixed-grid methods (euler, rk4, …)"
     )
