@@ -113,8 +113,7 @@ class ContinuityPage(pn.viewable.Viewer):
         return (
             f"loss ODE-Net {last['loss_ode']:.2e} · ResNet {last['loss_resnet']:.2e} · "
             f"<b>NFE-F {last['nfe_forward']:.0f}</b> · NFE-B {last['nfe_backward']:.0f} · "
-            f"evaluations of f so far <b class='odeviz-total-nfe'>{history.total_nfe:,}</b> · "
-            f"{1e3 * last['seconds']:.0f} ms/iteration"
+            f"evaluations of f so far <b class='odeviz-total-nfe'>{history.total_nfe:,}</b>"
         )
 
     def _update_readout(self, data) -> None:

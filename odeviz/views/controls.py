@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import functools
 import math
+import time
+from collections import deque
 from typing import Callable
 
 import panel as pn
@@ -73,6 +75,7 @@ class TrainingControls(pn.viewable.Viewer):
         self.status = pn.pane.HTML("", css_classes=["odeviz-status"], sizing_mode="stretch_width", margin=(5, 5))
         self.alert = pn.pane.Alert("", alert_type="danger", visible=False, sizing_mode="stretch_width")
         self._shown_message = ""
+        self._progress: deque[tuple[float, int]] = deque(maxlen=20)  # (time, iteration): ~2 s of polls
 
     def _toggle(self) -> None:
         if self.experiment.trainer.running:
@@ -87,12 +90,21 @@ class TrainingControls(pn.viewable.Viewer):
         running = trainer.running
         self.train_button.label = "Pause" if running else "Train"
         self.spinner.value = running
-        self.status.object = f"<b>Iteration {trainer.iteration}</b> · {self.describe()}"
+        self.status.object = f"<b>Iteration {trainer.iteration}</b> · {self.describe()}{self._speed(running)}"
         if trainer.message != self._shown_message:
             self._shown_message = trainer.message
             self.alert.object, self.alert.visible = trainer.message, bool(trainer.message)
             if trainer.message:
                 notify_error(trainer.message)
+
+    def _speed(self, running: bool) -> str:
+        """Training speed over the last couple of seconds, while training runs."""
+        if not running:
+            self._progress.clear()
+            return ""
+        self._progress.append((time.monotonic(), self.experiment.trainer.iteration))
+        (start, first), (now, last) = self._progress[0], self._progress[-1]
+        return f" · {(last - first) / (now - start):.0f} it/s" if now - start > 0.5 else ""
 
     @property
     def status_line(self) -> pn.Row:
