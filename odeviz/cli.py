@@ -226,6 +226,9 @@ def _serve(args: argparse.Namespace) -> int:
         start=True,
         verbose=True,
         redirect_root=False,  # "/" lists the pages even while there is only one
+        # A closed tab's session, and so its training thread, ends within ~5 s (Bokeh's default: ~30 s).
+        check_unused_sessions_milliseconds=1000,
+        unused_session_lifetime_milliseconds=4000,
     )
     return EXIT_OK
 
