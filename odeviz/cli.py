@@ -14,6 +14,7 @@ import math
 import re
 import sys
 import time
+from pathlib import Path
 from typing import Callable, Sequence
 
 EXIT_OK, EXIT_STOPPED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -215,7 +216,8 @@ def _serve(args: argparse.Namespace) -> int:
         origins.append(f"{args.address}:{args.port}")
     origins += args.allow_websocket_origin or []
     pages = {slug: _page_factory(page_class) for slug, page_class in PAGES.items()}
-    titles = {slug: f"odeviz · {slug.replace('_', ' ')}" for slug in PAGES}
+    titles = {slug: f"odeviz · {page_class.title}" for slug, page_class in PAGES.items()}
+    pn.config.index_titles = {f"/{slug}": page_class.title for slug, page_class in PAGES.items()}
     pn.serve(
         pages,
         port=args.port,
@@ -226,6 +228,7 @@ def _serve(args: argparse.Namespace) -> int:
         start=True,
         verbose=True,
         redirect_root=False,  # "/" lists the pages even while there is only one
+        index=str(Path(__file__).parent / "views" / "index.html"),  # offline-friendly: no CDN logo
         # A closed tab's session, and so its training thread, ends within ~5 s (Bokeh's default: ~30 s).
         check_unused_sessions_milliseconds=1000,
         unused_session_lifetime_milliseconds=4000,

@@ -122,7 +122,7 @@ def test_serve_answers_index_and_pages():
                 time.sleep(0.25)
         assert status == 200
         for slug in PAGES:
-            assert f"/{slug}" in index  # the index lists every page
+            assert f"/{slug}" in index and PAGES[slug].title in index  # the index lists every page by title
             status, page = _get(f"{base}/{slug}")
             assert status == 200
             assert "<title>odeviz" in page

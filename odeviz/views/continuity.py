@@ -24,6 +24,8 @@ Hover a trajectory, or select inputs in the learned map, to follow them in every
 class ContinuityPage(pn.viewable.Viewer):
     """Figure 1 come alive: ResNet and ODE-Net trained side by side, streamed while they learn."""
 
+    title = "ResNet → ODE-Net: depth becomes time"
+
     experiment = param.ClassSelector(class_=ContinuityExperiment, doc="the model layer this page shows")
     selected = param.List(default=[], doc="inputs picked in the learned-map plot (tap or box select)")
     hovered = param.Integer(default=None, allow_None=True, doc="input whose trajectory is under the pointer")
@@ -49,7 +51,7 @@ class ContinuityPage(pn.viewable.Viewer):
     # ---- layout ---------------------------------------------------------------------------
     def _header(self) -> pn.Column:
         return pn.Column(
-            pn.pane.Markdown("## ResNet → ODE-Net: depth becomes time", margin=(0, 10)),
+            pn.pane.Markdown(f"## {self.title}", margin=(0, 10)),
             pn.pane.Markdown(INTRO, margin=(0, 10), styles={"max-width": "1100px", "color": "#444"}),
             self.controls.status_line,
         )
