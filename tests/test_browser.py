@@ -83,7 +83,7 @@ def test_train_pause_and_tolerance_in_the_browser(url):
 
         nfe_before = readout_nfe()
         paused_trajectories = trajectories()
-        rtol_handle = page.locator(".noUi-handle").nth(2)  # depth, learning rate, rtol, atol
+        rtol_handle = page.locator(".odeviz-rtol .noUi-handle")
         rtol_handle.focus()
         for _ in range(10):  # 1e-3 → 1e-8, one half-decade per key press
             page.keyboard.press("ArrowLeft")
@@ -93,6 +93,13 @@ def test_train_pause_and_tolerance_in_the_browser(url):
         assert readout_nfe() != nfe_before, "a tighter rtol must change the number of evaluations"
         assert trajectories() != paused_trajectories, "the re-solve must redraw the trajectories"
 
+        # Hovering an input in the learned map highlights its trajectory in every trajectory plot.
+        learned = page.locator("canvas").nth(3).bounding_box()  # row-major: resnet, ode, euler, learned, …
+        page.mouse.move(learned["x"] + learned["width"] / 2, learned["y"] + learned["height"] / 2)
+        for name in ("resnet-highlight", "ode-highlight", "euler-highlight"):
+            page.wait_for_function(
+                "name => Bokeh.documents[0].get_model_by_name(name).data.x.length > 0", arg=name, timeout=5_000
+            )
         page.screenshot(path=str(ARTIFACTS / "continuity.png"), full_page=True)
         browser.close()
     assert errors == [], f"browser console errors: {errors}"

@@ -6,7 +6,7 @@ from bokeh.models import ColumnDataSource
 
 from odeviz.experiments import ContinuityExperiment
 from odeviz.views import PAGES, ContinuityPage
-from odeviz.views.continuity_plots import arrow_columns, nearest_trajectory, trajectory_columns
+from odeviz.views.continuity_plots import arrow_columns, nearest_input, nearest_trajectory, trajectory_columns
 
 
 @pytest.fixture
@@ -83,6 +83,22 @@ def test_refused_value_keeps_the_session(page):
     assert page.experiment.rtol == slider.value
 
 
+def test_pointer_events_highlight_the_nearest_trajectory(page):
+    from bokeh.events import MouseLeave, MouseMove
+
+    pn.panel(page).get_root()
+    snapshot = page.stream.snapshot
+    learned = page.figures.figures["learned"]
+    learned._trigger_event(MouseMove(learned, x=float(snapshot.inputs[3]) + 0.01, y=0.0))
+    assert page.hovered == 3
+    assert set(page.figures.highlights["euler"].data["x"]) == {snapshot.inputs[3]}
+    ode = page.figures.figures["ode"]
+    ode._trigger_event(MouseMove(ode, x=1.0, y=float(snapshot.ode_states[-1, 7])))
+    assert page.hovered == 7
+    ode._trigger_event(MouseLeave(ode))
+    assert page.hovered is None and len(page.figures.highlights["ode"].data["x"]) == 0
+
+
 def test_highlight_follows_selection_and_hover(page):
     pn.panel(page).get_root()
     page.figures.inputs.selected.indices = [2, 5]
@@ -101,6 +117,7 @@ def test_pure_column_builders():
     assert len(columns["t"]) == 8 and columns["h_end"][0] == states[1, 0]
     assert nearest_trajectory(times, states, 0.5, 1.4) == 1
     assert nearest_trajectory(times, states, 0.5, -0.6) == 0
+    assert nearest_input(np.array([-1.0, 0.0, 1.0]), 0.4) == 1
 
 
 def test_arrows_point_along_the_field(page):

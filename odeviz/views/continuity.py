@@ -7,7 +7,7 @@ import param
 from bokeh.events import MouseLeave, MouseMove
 
 from ..experiments import ContinuityExperiment
-from .continuity_plots import TRAJECTORY_FIELDS, ContinuityFigures, nearest_trajectory
+from .continuity_plots import TRAJECTORY_FIELDS, ContinuityFigures, nearest_input, nearest_trajectory
 from .controls import TrainingControls, log_slider
 from .streaming import SessionStream
 
@@ -17,7 +17,7 @@ dh/dt = f(h, t, θ), and an adaptive solver picks where to evaluate f (the circl
 with L steps on the ODE-Net's f *is* a ResNet with shared weights: as L grows it converges to the ODE.
 Try the *reflection* target: ODE trajectories cannot cross, so the ODE-Net fails until you *augment* it,
 and so does the ResNet once L is large (at L = 1 or 2 its steps can jump over each other).
-Hover a trajectory, or select inputs in the learned map, to follow them in every plot.
+Hover a trajectory or an input, or select inputs in the learned map, to follow them in every plot.
 """
 
 
@@ -68,6 +68,8 @@ class ContinuityPage(pn.viewable.Viewer):
             log_slider(self.experiment, "learning_rate", -4, -1),
             pn.pane.Markdown("### ODE solver"),
             widget.Select.from_param(experiment.method, label="Method"),
+            widget.IntSlider.from_param(experiment.fixed_steps, label="Steps of fixed-grid methods", throttled=True,
+                                        end=128),
             log_slider(self.experiment, "rtol", -8, -1),
             log_slider(self.experiment, "atol", -8, -1),
             widget.Checkbox.from_param(experiment.adjoint, label="Backprop by the adjoint method"),
@@ -80,18 +82,23 @@ class ContinuityPage(pn.viewable.Viewer):
     # ---- highlighting: hover a trajectory, or tap/box-select inputs in the learned map ----------
     def _connect_highlighting(self) -> None:
         for name, (times, states) in TRAJECTORY_FIELDS.items():
-            figure = self.figures.figures[name]
-            figure.on_event(MouseMove, self._hover(times, states))
-            figure.on_event(MouseLeave, lambda _event: setattr(self, "hovered", None))
+            self._follow_pointer(self.figures.figures[name], self._nearest_at(times, states))
+        self._follow_pointer(self.figures.figures["learned"], lambda snapshot, x, _y: nearest_input(snapshot.inputs, x))
         self.figures.inputs.selected.on_change("indices", lambda _attr, _old, new: setattr(self, "selected", list(new)))
 
-    def _hover(self, times: str, states: str):
-        def follow(event) -> None:
-            snapshot = self.stream.snapshot
-            if snapshot is not None and event.x is not None and event.y is not None:
-                self.hovered = nearest_trajectory(getattr(snapshot, times), getattr(snapshot, states), event.x, event.y)
+    def _follow_pointer(self, figure, nearest) -> None:
+        """Hovering over ``figure`` highlights ``nearest(snapshot, x, y)``; leaving it clears the highlight."""
 
-        return follow
+        def follow(event) -> None:
+            if self.stream.snapshot is not None and event.x is not None and event.y is not None:
+                self.hovered = nearest(self.stream.snapshot, event.x, event.y)
+
+        figure.on_event(MouseMove, follow)
+        figure.on_event(MouseLeave, lambda _event: setattr(self, "hovered", None))
+
+    @staticmethod
+    def _nearest_at(times: str, states: str):
+        return lambda snapshot, t, h: nearest_trajectory(getattr(snapshot, times), getattr(snapshot, states), t, h)
 
     @param.depends("selected", "hovered", watch=True)
     def _redraw_highlight(self) -> None:

@@ -89,6 +89,10 @@ def nearest_trajectory(times: np.ndarray, states: np.ndarray, t: float, h: float
     return int(np.argmin(np.abs(at_t - h)))
 
 
+def nearest_input(inputs: np.ndarray, x: float) -> int:
+    return int(np.argmin(np.abs(inputs - x)))
+
+
 # The three trajectory plots, by the snapshot fields they draw.
 TRAJECTORY_FIELDS = {"resnet": ("resnet_depth", "resnet_states"), "ode": ("ode_times", "ode_states"),
                      "euler": ("euler_times", "euler_states")}
@@ -114,7 +118,9 @@ class ContinuityFigures:
         self.sources = {
             name: figures.source("t", "h", "t_end", "h_end", "x", name=f"{name}-trajectories") for name in TRAJECTORY_FIELDS
         }
-        self.highlights = {name: figures.source("t", "h", "t_end", "h_end", "x") for name in TRAJECTORY_FIELDS}
+        self.highlights = {
+            name: figures.source("t", "h", "t_end", "h_end", "x", name=f"{name}-highlight") for name in TRAJECTORY_FIELDS
+        }
         self.resnet_points = figures.source("t", "h", "x")
         self.euler_points = figures.source("t", "h", "x")
         self.evaluations = figures.source("t", "h", "x")

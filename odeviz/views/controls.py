@@ -50,7 +50,8 @@ def log_slider(owner: param.Parameterized, name: str, low_exponent: int, high_ex
         return min(values, key=lambda v: abs(math.log10(v) - math.log10(value)))
 
     slider = pn.widgets.DiscreteSlider(
-        label=owner.param[name].label, options=options, value=nearest(getattr(owner, name)), sizing_mode="stretch_width"
+        label=owner.param[name].label, options=options, value=nearest(getattr(owner, name)),
+        sizing_mode="stretch_width", css_classes=[f"odeviz-{name}"],
     )
     slider.param.watch(reporting_errors(lambda event: setattr(owner, name, event.new)), "value")
     owner.param.watch(lambda event: setattr(slider, "value", nearest(event.new)), name)
