@@ -6,6 +6,7 @@ import copy
 import dataclasses
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -170,3 +171,21 @@ def test_depth_change_keeps_ode_net_and_rebuilds_resnet(make_experiment):
     assert experiment.trainer.wait_idle()
     assert experiment.trainer.iteration == 102 and experiment.trainer.message == ""
     assert int(experiment.optimizer.state[ode_param]["step"]) == step_before + 2
+
+
+def test_structural_changes_while_training_never_break_it(make_experiment):
+    """Depth, augment, target, tolerance and method changed mid-training, as a restless user would."""
+    experiment = make_experiment()
+    experiment.start()
+    changes = [("depth", 3), ("augment", True), ("target", "reflection"), ("depth", 40), ("method", "rk4"),
+               ("augment", False), ("rtol", 1e-5), ("method", "bosh3"), ("depth", 1), ("target", "cubic")]
+    for name, value in changes:
+        setattr(experiment, name, value)
+        time.sleep(0.05)
+    time.sleep(0.5)
+    assert experiment.trainer.running and experiment.trainer.message == ""
+    experiment.pause()
+    experiment.trainer.wait_idle()
+    snapshot = experiment.trainer.mailbox.latest()
+    assert snapshot.depth == 1 and snapshot.resnet_states.shape == (2, len(snapshot.inputs))
+    assert snapshot.target == "cubic" and not snapshot.augmented and snapshot.method == "bosh3"

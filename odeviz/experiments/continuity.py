@@ -81,10 +81,12 @@ class ContinuityExperiment(Experiment):
     trajectories = param.Integer(17, bounds=(2, 101), doc="evenly spaced inputs whose trajectories are drawn")
 
     def _build(self) -> None:
+        # What the built models were made for; params may change before the next rebuild runs.
+        self._target, self._augmented = self.target, self.augment
         x, y = continuity_data(self.target, self.samples, self.seed)
         self.train_x = torch.as_tensor(x, dtype=torch.float64, device=self.device)[:, None]
         self.train_y = torch.as_tensor(y, dtype=torch.float64, device=self.device)
-        dim = 2 if self.augment else 1
+        dim = 2 if self._augmented else 1
         self.model = nn.ModuleDict(
             {"ode": VectorField(dim, self.width), "resnet": ResNet(dim, self.depth, self.width)}
         ).to(self.device, torch.float64)
@@ -93,7 +95,7 @@ class ContinuityExperiment(Experiment):
 
     def _lift(self, x: torch.Tensor) -> torch.Tensor:
         """h(0): the input, with a zero column appended when the state is augmented."""
-        return torch.cat([x, torch.zeros_like(x)], dim=1) if self.augment else x
+        return torch.cat([x, torch.zeros_like(x)], dim=1) if self._augmented else x
 
     def _loss(self, token: CancelToken):
         h0 = self._lift(self.train_x)
@@ -118,7 +120,7 @@ class ContinuityExperiment(Experiment):
         self.trainer.submit(self._rebuild_resnet)
 
     def _rebuild_resnet(self) -> None:
-        dim = 2 if self.augment else 1
+        dim = 2 if self._augmented else 1
         self.model["resnet"] = ResNet(dim, self.depth, self.width).to(self.device, torch.float64)
         optimizer = torch.optim.Adam(self.model.parameters(), lr=self.learning_rate)
         for p in self.model["ode"].parameters():
@@ -135,7 +137,7 @@ class ContinuityExperiment(Experiment):
     # ---- display --------------------------------------------------------------------------
     def h_range(self) -> tuple[float, float]:
         """The h-axis extent shown: the inputs and the target's images, with a margin."""
-        g = CONTINUITY_TARGETS[self.target]
+        g = CONTINUITY_TARGETS[self._target]
         low = min(-1.0, g(-1.0), g(1.0))
         high = max(1.0, g(-1.0), g(1.0))
         margin = 0.2 * (high - low)
@@ -162,7 +164,8 @@ class ContinuityExperiment(Experiment):
         ode_states = ys[..., 0].cpu().numpy()
         # The tight reference solve costs twice the rest of a frame: measure it when the weights stand still.
         reference_error = np.nan if self.trainer.running else float((ys[-1] - self._reference_end(h0)).abs().max())
-        euler_times = np.linspace(0.0, 1.0, self.depth + 1)
+        depth = self.model["resnet"].depth  # not self.depth: a new L may not have been built yet
+        euler_times = np.linspace(0.0, 1.0, depth + 1)
         euler, _ = solve(f, h0, euler_times, method="euler", token=token, max_nfe=self.max_nfe)
         resnet_states = self.model["resnet"](h0)[..., 0].cpu().numpy()
         eval_times = stats.eval_times
@@ -170,17 +173,17 @@ class ContinuityExperiment(Experiment):
         field_t, field_h, field_dh = self._field_grid(f)
         return ContinuitySnapshot(
             iteration=iteration,
-            target=self.target,
+            target=self._target,
             method=stats.method,
             rtol=stats.rtol,
             atol=stats.atol,
-            depth=self.depth,
-            augmented=self.augment,
+            depth=depth,
+            augmented=self._augmented,
             h_range=self.h_range(),
             inputs=x[:, 0].cpu().numpy(),
             train_x=self.train_x[:, 0].cpu().numpy(),
             train_y=self.train_y.cpu().numpy(),
-            resnet_depth=np.linspace(0.0, 1.0, self.depth + 1),
+            resnet_depth=euler_times,
             resnet_states=resnet_states,
             ode_times=DISPLAY_TIMES,
             ode_states=ode_states,
