@@ -7,4 +7,4 @@ from .nets import configure_torch
 def configure_session() -> None:
     """Panel settings and torch threads for a page, under `panel serve` or in Jupyter."""
     configure_torch()
-    pn.extension(notifications=True)
+    pn.extension(notifications=True, inline=True)

@@ -29,13 +29,14 @@ class ContinuityPage(pn.viewable.Viewer):
     experiment = param.ClassSelector(class_=ContinuityExperiment, doc="the model layer this page shows")
     selected = param.List(default=[], doc="inputs picked in the learned-map plot (tap or box select)")
     hovered = param.Integer(default=None, allow_None=True, doc="input whose trajectory is under the pointer")
+    plot_columns = param.Integer(3, bounds=(1, 3), doc="plots per row (2 fits a notebook cell)")
 
     def __init__(self, **params) -> None:
         if params.get("experiment") is None:
             params["experiment"] = ContinuityExperiment()
         super().__init__(**params)
         self.stream = SessionStream(self.experiment)
-        self.figures = ContinuityFigures()
+        self.figures = ContinuityFigures(columns=self.plot_columns)
         self.controls = TrainingControls(experiment=self.experiment, describe=self._describe)
         self.readout = pn.pane.HTML("", css_classes=["odeviz-readout"], sizing_mode="stretch_width")
         self.stream.on_snapshot(self._show)
