@@ -1,0 +1,77 @@
+"""The notebook in a real JupyterLab: the page renders as a cell output and trains live."""
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from odeviz.testing import CHROMIUM, REPO, free_port, launch_chromium
+
+pytestmark = pytest.mark.browser
+if not Path(CHROMIUM).exists():
+    if os.environ.get("CI"):
+        raise RuntimeError(f"{CHROMIUM} is missing: CI must install Debian's chromium")
+    pytest.skip(f"{CHROMIUM} not installed (apt-get install -y chromium)", allow_module_level=True)
+pytest.importorskip("jupyterlab")
+
+from playwright.sync_api import sync_playwright  # noqa: E402
+
+# This machine is offline: Panel's theme CSS from its CDN cannot load. Everything else must.
+OFFLINE_NOISE = ("Failed to load resource", "cdn.holoviz.org", "cdn.bokeh.org")
+
+
+@pytest.fixture
+def jupyterlab(tmp_path):
+    """JupyterLab on a free port, serving a copy of the notebook (autosave must not touch the repo)."""
+    shutil.copy(REPO / "apps" / "continuity.ipynb", tmp_path / "continuity.ipynb")
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
+         "--ServerApp.token=", "--ServerApp.password=", "--allow-root", f"--ServerApp.root_dir={tmp_path}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/api", timeout=5)
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, "JupyterLab did not start"
+                time.sleep(0.5)
+        yield url
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+
+
+def test_page_renders_and_trains_in_jupyterlab(jupyterlab):
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        page = browser.new_page(viewport={"width": 1600, "height": 1200})
+        errors = []
+        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+        page.goto(f"{jupyterlab}/lab/tree/continuity.ipynb")
+        page.wait_for_selector(".jp-Notebook", timeout=90_000)
+        page.wait_for_selector("text=/Python 3 \\(ipykernel\\) \\| Idle/", timeout=90_000)  # kernel ready
+        page.get_by_role("menuitem", name="Run").click()
+        page.get_by_text("Run All Cells", exact=True).click()
+        try:
+            page.wait_for_selector("text=Iteration 0", timeout=120_000)  # the page is a live cell output
+        finally:
+            page.screenshot(path=str(REPO / "test-artifacts" / "jupyterlab.png"))
+        page.get_by_role("button", name="Train").first.click()
+        page.wait_for_selector("text=/Iteration [1-9]\\d*/", timeout=30_000)
+        page.screenshot(path=str(REPO / "test-artifacts" / "jupyterlab.png"))
+        browser.close()
+    real_errors = [e for e in errors if not any(noise in e for noise in OFFLINE_NOISE)]
+    assert real_errors == [], real_errors
