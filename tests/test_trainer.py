@@ -300,3 +300,14 @@ def test_close_idle_experiment(make_experiment):
     experiment.trainer.wait_idle()
     experiment.close()
     assert not experiment.trainer._thread.is_alive()
+
+
+def test_a_failed_drawing_is_reported_and_cleared_once_drawing_works(make_experiment):
+    experiment = make_experiment(max_nfe=10)
+    experiment.rtol = 1e-9  # the display solve needs far more than 10 evaluations
+    experiment.trainer.wait_idle()
+    assert experiment.trainer.message.startswith("Could not draw the model")
+    experiment.max_nfe = 100_000
+    experiment.rtol = 1e-3
+    experiment.trainer.wait_idle()
+    assert experiment.trainer.message == ""

@@ -20,6 +20,9 @@ from .stream import History, Mailbox
 log = logging.getLogger(__name__)
 
 
+DRAW_FAILED = "Could not draw the model at these settings"
+
+
 class TrainingDiverged(RuntimeError):
     """The loss or a gradient became NaN or infinite."""
 
@@ -208,9 +211,11 @@ class Trainer:
             return
         except SolverError as error:
             if not self.message.startswith("Paused"):  # why training stopped matters more than the picture
-                self.message = f"Could not draw the model at these settings: {error}"
+                self.message = f"{DRAW_FAILED}: {error}"
             return
         self._last_snapshot = time.perf_counter()
+        if self.message.startswith(DRAW_FAILED):  # the settings that could not be drawn have changed
+            self.message = ""
         self.mailbox.put(snapshot)
 
     def _stop_with(self, message: str) -> None:
