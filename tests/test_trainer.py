@@ -311,3 +311,15 @@ def test_a_failed_drawing_is_reported_and_cleared_once_drawing_works(make_experi
     experiment.rtol = 1e-3
     experiment.trainer.wait_idle()
     assert experiment.trainer.message == ""
+
+
+def test_pause_before_the_first_iteration_finishes_is_a_pause(make_experiment):
+    experiment = make_experiment()
+    experiment.trainer.wait_idle()
+    experiment.start()
+    experiment.pause()  # at once, before any iteration can have finished
+    experiment.trainer.wait_idle()
+    assert experiment.trainer.state == "paused" and not experiment.trainer.running
+    idle = make_experiment()
+    idle.pause()  # nothing was running: nothing to pause
+    assert idle.trainer.state == "idle"

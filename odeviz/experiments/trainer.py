@@ -87,8 +87,9 @@ class Trainer:
     def pause(self) -> None:
         """Stop within one evaluation of f; the interrupted iteration is discarded."""
         with self._cond:
+            if self._running or self._steps_pending:
+                self.state = "paused"
             self._halt()
-            self.state = "paused" if self.iteration else "idle"
             self._refresh = True
             self._wake()
 
