@@ -57,8 +57,9 @@ FRAME_COUNTER_JS = """() => {
 ITERATIONS_JS = "() => Bokeh.documents[0].get_model_by_name('history').data.iteration.length"
 
 
-def served_iterations_per_second(seconds: float) -> tuple[float, float]:
-    """(training iterations per second, plot frames per second reaching the browser)."""
+def served_iterations_per_second(seconds: float) -> tuple[float, float, float]:
+    """(training iterations per second, plot frames per second reaching the browser,
+    seconds from the click on Train to the first redrawn trajectories)."""
     from playwright.sync_api import sync_playwright
 
     from odeviz.testing import launch_chromium, served
@@ -69,7 +70,10 @@ def served_iterations_per_second(seconds: float) -> tuple[float, float]:
         page.goto(url)
         page.wait_for_selector("text=Iteration 0", timeout=120_000)
         page.evaluate(FRAME_COUNTER_JS)
+        clicked = time.perf_counter()
         page.get_by_role("button", name="Train").click()
+        page.wait_for_function("() => window.__frames > 0", timeout=30_000)
+        first_frame = time.perf_counter() - clicked
         page.wait_for_timeout(1000)  # warm-up
         first, frames, start = page.evaluate(ITERATIONS_JS), page.evaluate("() => window.__frames"), time.perf_counter()
         page.wait_for_timeout(seconds * 1000)
@@ -77,7 +81,7 @@ def served_iterations_per_second(seconds: float) -> tuple[float, float]:
         iterations = page.evaluate(ITERATIONS_JS) - first
         frames = page.evaluate("() => window.__frames") - frames
         browser.close()
-    return iterations / elapsed, frames / elapsed
+    return iterations / elapsed, frames / elapsed, first_frame
 
 
 def main() -> None:
@@ -87,7 +91,7 @@ def main() -> None:
     configure_torch()
     baseline = baseline_iterations_per_second(seconds)
     headless = headless_iterations_per_second(seconds)
-    served, frames = served_iterations_per_second(seconds)
+    served, frames, first_frame = served_iterations_per_second(seconds)
     print(json.dumps({
         "benchmark": "continuity training (cubic, dopri5 rtol 1e-3 atol 1e-6, adjoint, L = 8, 64 samples)",
         "torch_threads": torch.get_num_threads(),
@@ -95,6 +99,7 @@ def main() -> None:
         "odeviz_headless_it_per_s": round(headless, 1),
         "odeviz_served_browser_it_per_s": round(served, 1),
         "browser_frames_per_s": round(frames, 1),
+        "click_to_first_frame_s": round(first_frame, 2),
         "headless_vs_baseline": round(headless / baseline, 2),
         "served_vs_headless": round(served / headless, 2),
     }, indent=2))
