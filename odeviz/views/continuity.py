@@ -28,14 +28,13 @@ class ContinuityPage(pn.viewable.Viewer):
     experiment = param.ClassSelector(class_=ContinuityExperiment, doc="the model layer this page shows")
     selected = param.List(default=[], doc="inputs picked in the learned-map plot (tap or box select)")
     hovered = param.Integer(default=None, allow_None=True, doc="input whose trajectory is under the pointer")
-    plot_columns = param.Integer(3, bounds=(1, 3), doc="plots per row (2 fits a notebook cell)")
 
     def __init__(self, **params) -> None:
         if params.get("experiment") is None:
             params["experiment"] = ContinuityExperiment()
         super().__init__(**params)
         self.stream = SessionStream(self.experiment)
-        self.figures = ContinuityFigures(columns=self.plot_columns)
+        self.figures = ContinuityFigures()
         self.controls = TrainingControls(experiment=self.experiment, describe=self._describe)
         self.readout = pn.pane.HTML("", css_classes=["odeviz-readout"], sizing_mode="stretch_width")
         self.stream.on_snapshot(self._show)
@@ -45,7 +44,8 @@ class ContinuityPage(pn.viewable.Viewer):
         self._connect_highlighting()
         self._show(self.stream.snapshot)
         self.controls.update()
-        plots = pn.pane.Bokeh(self.figures.layout, margin=(0, 0))
+        # A flex box wraps the plots to the width at hand: three per row on a wide screen, two in a notebook.
+        plots = pn.FlexBox(*(pn.pane.Bokeh(figure, margin=(0, 4)) for figure in self.figures.figures.values()))
         self._layout = pn.Row(self._sidebar(), pn.Column(self._header(), plots), sizing_mode="stretch_width")
 
     # ---- layout ---------------------------------------------------------------------------

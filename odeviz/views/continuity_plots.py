@@ -9,7 +9,6 @@ from typing import Sequence
 
 import numpy as np
 from bokeh.core.property.vectorization import value
-from bokeh.layouts import gridplot
 from bokeh.models import Range1d
 
 from ..data import CONTINUITY_TARGETS
@@ -112,7 +111,7 @@ def titles(snapshot: ContinuitySnapshot) -> dict[str, str]:
 class ContinuityFigures:
     """Six linked figures whose sources :meth:`show` and :meth:`append_history` refill in place."""
 
-    def __init__(self, columns: int = 3) -> None:
+    def __init__(self) -> None:
         self.t_range = Range1d(0.0, 1.0, bounds=(-0.5, 1.5))
         self.h_range = Range1d(-1.0, 1.0)
         self.sources = {
@@ -133,10 +132,7 @@ class ContinuityFigures:
             "loss": self._loss(), "nfe": self._nfe(),
         }
         self.figures["nfe"].x_range = self.figures["loss"].x_range
-        order = ("resnet", "ode", "euler", "learned", "loss", "nfe")
-        self.layout = gridplot(
-            [self.figures[n] for n in order], ncols=columns, toolbar_location="right", merge_tools=False
-        )
+
 
     def _trajectory_figure(self, title: str):
         return figures.figure(title, T_LABEL, H_LABEL, x_range=self.t_range, y_range=self.h_range)
