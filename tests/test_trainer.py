@@ -323,3 +323,14 @@ def test_pause_before_the_first_iteration_finishes_is_a_pause(make_experiment):
     idle = make_experiment()
     idle.pause()  # nothing was running: nothing to pause
     assert idle.trainer.state == "idle"
+
+
+def test_resume_continues_where_pause_stopped(make_experiment):
+    experiment = make_experiment()
+    experiment.step(3)
+    experiment.trainer.wait_idle()
+    experiment.trainer.resume()
+    assert experiment.trainer.running and experiment.trainer.state == "running"
+    experiment.pause()
+    experiment.trainer.wait_idle()
+    assert experiment.trainer.iteration >= 3 and len(experiment.trainer.history) == experiment.trainer.iteration

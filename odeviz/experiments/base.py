@@ -45,8 +45,6 @@ class Experiment(param.Parameterized):
     )
     seed = param.Integer(0, bounds=(0, 2**31 - 1), doc="seed for data and initial weights (reset uses it)")
 
-    history_scalars: tuple[str, ...] = ()  # what a subclass records each iteration besides loss and NFE
-
     def __init__(self, **params) -> None:
         super().__init__(**params)
         self.device = default_device()
@@ -57,10 +55,6 @@ class Experiment(param.Parameterized):
         self.optimizer: torch.optim.Optimizer
         self.rebuild()
         self.trainer.refresh()
-
-    @property
-    def history_columns(self) -> tuple[str, ...]:
-        return ("iteration", "loss", *self.history_scalars, "nfe_forward", "nfe_backward", "seconds")
 
     # ---- convenience controls -------------------------------------------------------------
     def start(self) -> None:

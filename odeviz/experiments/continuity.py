@@ -71,8 +71,6 @@ class ContinuitySnapshot:
 class ContinuityExperiment(Experiment):
     """ResNet vs ODE-Net on one scalar map, trained side by side on the same data."""
 
-    history_scalars = ("loss_ode", "loss_resnet")
-
     target = param.Selector(default="cubic", objects=list(CONTINUITY_TARGETS), doc="the map h(0) → h(1) to learn")
     augment = param.Boolean(
         False, doc="carry one extra zero dimension, so trajectories can pass each other (needed for the reflection)"
