@@ -1,8 +1,15 @@
-"""Shared fixtures: single-threaded torch (the nets are tiny) and experiments that always close."""
+"""Shared fixtures: single-threaded torch (the nets are tiny), experiments that always close, and
+a Chromium page that records every console and page error."""
 from __future__ import annotations
+
+import os
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
+
+from odeviz.testing import CHROMIUM, launch_chromium
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -28,3 +35,22 @@ def make_experiment():
     yield make
     for experiment in made:
         experiment.close()
+
+
+@pytest.fixture
+def chromium():
+    """``.page`` in Debian's Chromium (1600×1000) and ``.errors``, its console and page errors."""
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            raise RuntimeError(f"{CHROMIUM} is missing: CI must install Debian's chromium")
+        pytest.skip(f"{CHROMIUM} not installed (apt-get install -y chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        errors: list[str] = []
+        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        yield SimpleNamespace(page=page, errors=errors)
+        browser.close()

@@ -1,22 +1,14 @@
 """The continuity page in a real browser: panel serve + Debian's Chromium driven by Playwright."""
-import os
 import re
 import threading
 import time
-from pathlib import Path
+import urllib.request
 
 import pytest
 
-from odeviz.testing import CHROMIUM, REPO, SOURCE_COLUMN_JS, launch_chromium, served
+from odeviz.testing import REPO, SOURCE_COLUMN_JS, served
 
 pytestmark = pytest.mark.browser
-if not Path(CHROMIUM).exists():
-    if os.environ.get("CI"):
-        raise RuntimeError(f"{CHROMIUM} is missing: CI must install Debian's chromium")
-    pytest.skip(f"{CHROMIUM} not installed (apt-get install -y chromium)", allow_module_level=True)
-
-from playwright.sync_api import sync_playwright  # noqa: E402
-
 ARTIFACTS = REPO / "test-artifacts"
 
 
@@ -33,105 +25,94 @@ def url():
         yield url
 
 
-def test_train_pause_and_tolerance_in_the_browser(url):
-    with sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
-        page = browser.new_page(viewport={"width": 1600, "height": 1000})
-        errors = []
-        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.goto(url)
-        page.wait_for_selector("text=Iteration 0", timeout=90_000)
+def test_train_pause_and_tolerance_in_the_browser(url, chromium):
+    page = chromium.page
+    page.goto(url)
+    page.wait_for_selector("text=Iteration 0", timeout=90_000)
 
-        def trajectories():
-            return page.evaluate(SOURCE_COLUMN_JS, ["ode-trajectories", "h"])
+    def trajectories():
+        return page.evaluate(SOURCE_COLUMN_JS, ["ode-trajectories", "h"])
 
-        def status():
-            return page.locator(".odeviz-status").first.locator("div").first.inner_text()
+    def status():
+        return page.locator(".odeviz-status").first.locator("div").first.inner_text()
 
-        def readout_nfe():
-            return number(page.locator(".odeviz-readout .odeviz-nfe").inner_text(), r"NFE (\d+)")
+    def readout_nfe():
+        return number(page.locator(".odeviz-readout .odeviz-nfe").inner_text(), r"NFE (\d+)")
 
-        before = trajectories()
-        assert before and len(before) > 100
+    before = trajectories()
+    assert before and len(before) > 100
 
-        clicked = time.monotonic()
-        page.get_by_role("button", name="Train").click()
+    clicked = time.monotonic()
+    page.get_by_role("button", name="Train").click()
+    page.wait_for_function(
+        "([name, before]) => { const d = Bokeh.documents[0].get_model_by_name(name).data.h;"
+        " return d.some((v, i) => Math.abs(v - before[i]) > 1e-6); }",
+        arg=["ode-trajectories", before], timeout=10_000,
+    )
+    assert time.monotonic() - clicked < 3.0, "Figure 1 must move within about a second of pressing Train"
+    page.wait_for_selector("text=/Iteration [1-9]/", timeout=10_000)
+    total_early = number(status(), r"so far (\d+)")
+    page.wait_for_timeout(1500)
+    total_later = number(status(), r"so far (\d+)")
+    assert total_later > total_early > 0, "the NFE readout must rise while training"
+    assert number(status(), r"NFE-F (\d+)") > 0
+    assert len(page.evaluate(SOURCE_COLUMN_JS, ["history", "iteration"])) > 0
+
+    # Train on until the field has some structure (NFE then depends on the tolerance), then pause.
+    page.wait_for_function(
+        "() => Bokeh.documents[0].get_model_by_name('history').data.iteration.length >= 120", timeout=90_000
+    )
+    page.get_by_role("button", name="Pause").click()
+    page.wait_for_selector("button:has-text('Train')", timeout=5_000)
+    paused_at = number(status(), r"Iteration (\d+)")
+    page.wait_for_timeout(800)
+    assert number(status(), r"Iteration (\d+)") == paused_at, "paused training must not advance"
+
+    nfe_before = readout_nfe()
+    paused_trajectories = trajectories()
+    rtol_handle = page.locator(".odeviz-rtol .noUi-handle")
+    rtol_handle.focus()
+    for _ in range(10):  # 1e-3 → 1e-8, one half-decade per key press
+        page.keyboard.press("ArrowLeft")
+        page.wait_for_timeout(80)
+    page.wait_for_selector("text=Rtol: 1e-8", timeout=5_000)
+    page.wait_for_selector("text=/at rtol 1e-08/", timeout=10_000)
+    assert readout_nfe() != nfe_before, "a tighter rtol must change the number of evaluations"
+    assert trajectories() != paused_trajectories, "the re-solve must redraw the trajectories"
+
+    # Hovering an input in the learned map highlights its trajectory in every trajectory plot.
+    learned = page.locator("canvas").nth(3).bounding_box()  # row-major: resnet, ode, euler, learned, …
+    page.mouse.move(learned["x"] + learned["width"] / 2, learned["y"] + learned["height"] / 2)
+    for name in ("resnet-highlight", "ode-highlight", "euler-highlight"):
         page.wait_for_function(
-            "([name, before]) => { const d = Bokeh.documents[0].get_model_by_name(name).data.h;"
-            " return d.some((v, i) => Math.abs(v - before[i]) > 1e-6); }",
-            arg=["ode-trajectories", before], timeout=10_000,
+            "name => Bokeh.documents[0].get_model_by_name(name).data.x.length > 0", arg=name, timeout=5_000
         )
-        assert time.monotonic() - clicked < 3.0, "Figure 1 must move within about a second of pressing Train"
-        page.wait_for_selector("text=/Iteration [1-9]/", timeout=10_000)
-        total_early = number(status(), r"so far (\d+)")
-        page.wait_for_timeout(1500)
-        total_later = number(status(), r"so far (\d+)")
-        assert total_later > total_early > 0, "the NFE readout must rise while training"
-        assert number(status(), r"NFE-F (\d+)") > 0
-        assert len(page.evaluate(SOURCE_COLUMN_JS, ["history", "iteration"])) > 0
-
-        # Train on until the field has some structure (NFE then depends on the tolerance), then pause.
-        page.wait_for_function(
-            "() => Bokeh.documents[0].get_model_by_name('history').data.iteration.length >= 120", timeout=90_000
-        )
-        page.get_by_role("button", name="Pause").click()
-        page.wait_for_selector("button:has-text('Train')", timeout=5_000)
-        paused_at = number(status(), r"Iteration (\d+)")
-        page.wait_for_timeout(800)
-        assert number(status(), r"Iteration (\d+)") == paused_at, "paused training must not advance"
-
-        nfe_before = readout_nfe()
-        paused_trajectories = trajectories()
-        rtol_handle = page.locator(".odeviz-rtol .noUi-handle")
-        rtol_handle.focus()
-        for _ in range(10):  # 1e-3 → 1e-8, one half-decade per key press
-            page.keyboard.press("ArrowLeft")
-            page.wait_for_timeout(80)
-        page.wait_for_selector("text=Rtol: 1e-8", timeout=5_000)
-        page.wait_for_selector("text=/at rtol 1e-08/", timeout=10_000)
-        assert readout_nfe() != nfe_before, "a tighter rtol must change the number of evaluations"
-        assert trajectories() != paused_trajectories, "the re-solve must redraw the trajectories"
-
-        # Hovering an input in the learned map highlights its trajectory in every trajectory plot.
-        learned = page.locator("canvas").nth(3).bounding_box()  # row-major: resnet, ode, euler, learned, …
-        page.mouse.move(learned["x"] + learned["width"] / 2, learned["y"] + learned["height"] / 2)
-        for name in ("resnet-highlight", "ode-highlight", "euler-highlight"):
-            page.wait_for_function(
-                "name => Bokeh.documents[0].get_model_by_name(name).data.x.length > 0", arg=name, timeout=5_000
-            )
-        page.screenshot(path=str(ARTIFACTS / "continuity.png"), full_page=True)
-        browser.close()
-    assert errors == [], f"browser console errors: {errors}"
+    page.screenshot(path=str(ARTIFACTS / "continuity.png"), full_page=True)
+    assert chromium.errors == [], f"browser console errors: {chromium.errors}"
 
 
-def test_bad_session_input_does_not_break_the_page(url):
+def test_bad_session_input_does_not_break_the_page(url, chromium):
     """Step, Reset and structural changes in quick succession: the page keeps working."""
-    with sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
-        page = browser.new_page(viewport={"width": 1600, "height": 1000})
-        errors = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.goto(url)
-        page.wait_for_selector("text=Iteration 0", timeout=90_000)
-        page.get_by_role("button", name="Step").click()
-        page.wait_for_selector("text=Iteration 1", timeout=10_000)
-        page.get_by_role("button", name="Train").click()
-        page.locator("select").first.select_option("reflection")  # target change restarts the models
-        page.wait_for_function(  # the target curve is now g(x) = -x
-            "() => { const d = Bokeh.documents[0].get_model_by_name('learned-target').data;"
-            " return d.x.length > 0 && d.x.every((x, i) => Math.abs(d.h[i] + x) < 1e-9); }",
-            timeout=10_000,
-        )
-        page.get_by_role("button", name="Reset").click()
-        page.wait_for_selector("text=Iteration 0", timeout=10_000)
-        page.get_by_role("button", name="Step").click()
-        page.wait_for_selector("text=Iteration 1", timeout=10_000)
-        browser.close()
-    assert errors == []
+    page = chromium.page
+    page.goto(url)
+    page.wait_for_selector("text=Iteration 0", timeout=90_000)
+    page.get_by_role("button", name="Step").click()
+    page.wait_for_selector("text=Iteration 1", timeout=10_000)
+    page.get_by_role("button", name="Train").click()
+    page.locator("select").first.select_option("reflection")  # target change restarts the models
+    page.wait_for_function(  # the target curve is now g(x) = -x
+        "() => { const d = Bokeh.documents[0].get_model_by_name('learned-target').data;"
+        " return d.x.length > 0 && d.x.every((x, i) => Math.abs(d.h[i] + x) < 1e-9); }",
+        timeout=10_000,
+    )
+    page.get_by_role("button", name="Reset").click()
+    page.wait_for_selector("text=Iteration 0", timeout=10_000)
+    page.get_by_role("button", name="Step").click()
+    page.wait_for_selector("text=Iteration 1", timeout=10_000)
+    assert chromium.errors == []
 
 
-def test_closing_the_tab_ends_the_sessions_training_thread():
+def test_closing_the_tab_ends_the_sessions_training_thread(chromium):
     """A served session's trainer thread stops when the browser tab closes and the session is destroyed."""
     import panel as pn
 
@@ -152,17 +133,23 @@ def test_closing_the_tab_ends_the_sessions_training_thread():
         show=False, threaded=True, check_unused_sessions_milliseconds=200, unused_session_lifetime_milliseconds=200,
     )
     try:
-        with sync_playwright() as playwright:
-            browser = launch_chromium(playwright)
-            page = browser.new_page()
-            page.goto(f"http://127.0.0.1:{port}/continuity")
-            page.wait_for_selector("text=Iteration 0", timeout=90_000)
-            page.get_by_role("button", name="Train").click()
-            page.wait_for_selector("text=/Iteration [1-9]/", timeout=10_000)
-            thread = pages[-1].experiment.trainer._thread  # the session this tab is connected to
-            assert thread.is_alive()
-            page.close()
-            browser.close()
+        url = f"http://127.0.0.1:{port}/continuity"
+        deadline = time.monotonic() + 60
+        while True:  # the threaded server starts listening a moment after pn.serve returns
+            try:
+                urllib.request.urlopen(url, timeout=30)
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the in-process server did not come up"
+                time.sleep(0.2)
+        page = chromium.page
+        page.goto(url)
+        page.wait_for_selector("text=Iteration 0", timeout=90_000)
+        page.get_by_role("button", name="Train").click()
+        page.wait_for_selector("text=/Iteration [1-9]/", timeout=10_000)
+        thread = pages[-1].experiment.trainer._thread  # the session this tab is connected to
+        assert thread.is_alive()
+        page.close()
         deadline = time.monotonic() + 20
         while thread.is_alive() and time.monotonic() < deadline:
             time.sleep(0.1)

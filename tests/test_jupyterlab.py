@@ -6,20 +6,13 @@ import subprocess
 import sys
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 
-from odeviz.testing import CHROMIUM, REPO, free_port, launch_chromium
+from odeviz.testing import REPO, free_port
 
 pytestmark = pytest.mark.browser
-if not Path(CHROMIUM).exists():
-    if os.environ.get("CI"):
-        raise RuntimeError(f"{CHROMIUM} is missing: CI must install Debian's chromium")
-    pytest.skip(f"{CHROMIUM} not installed (apt-get install -y chromium)", allow_module_level=True)
 pytest.importorskip("jupyterlab")
-
-from playwright.sync_api import sync_playwright  # noqa: E402
 
 # This machine is offline: Panel's theme CSS from its CDN cannot load. Everything else must.
 OFFLINE_NOISE = ("Failed to load resource", "cdn.holoviz.org", "cdn.bokeh.org")
@@ -54,24 +47,19 @@ def jupyterlab(tmp_path):
             os.killpg(server.pid, signal.SIGKILL)
 
 
-def test_page_renders_and_trains_in_jupyterlab(jupyterlab):
-    with sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
-        page = browser.new_page(viewport={"width": 1600, "height": 1200})
-        errors = []
-        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-        page.goto(f"{jupyterlab}/lab/tree/continuity.ipynb")
-        page.wait_for_selector(".jp-Notebook", timeout=90_000)
-        page.wait_for_selector("text=/Python 3 \\(ipykernel\\) \\| Idle/", timeout=90_000)  # kernel ready
-        page.get_by_role("menuitem", name="Run").click()
-        page.get_by_text("Run All Cells", exact=True).click()
-        try:
-            page.wait_for_selector("text=Iteration 0", timeout=120_000)  # the page is a live cell output
-        finally:
-            page.screenshot(path=str(REPO / "test-artifacts" / "jupyterlab.png"))
-        page.get_by_role("button", name="Train").first.click()
-        page.wait_for_selector("text=/Iteration [1-9]\\d*/", timeout=30_000)
+def test_page_renders_and_trains_in_jupyterlab(jupyterlab, chromium):
+    page = chromium.page
+    page.goto(f"{jupyterlab}/lab/tree/continuity.ipynb")
+    page.wait_for_selector(".jp-Notebook", timeout=90_000)
+    page.wait_for_selector("text=/Python 3 \\(ipykernel\\) \\| Idle/", timeout=90_000)  # kernel ready
+    page.get_by_role("menuitem", name="Run").click()
+    page.get_by_text("Run All Cells", exact=True).click()
+    try:
+        page.wait_for_selector("text=Iteration 0", timeout=120_000)  # the page is a live cell output
+    finally:
         page.screenshot(path=str(REPO / "test-artifacts" / "jupyterlab.png"))
-        browser.close()
-    real_errors = [e for e in errors if not any(noise in e for noise in OFFLINE_NOISE)]
+    page.get_by_role("button", name="Train").first.click()
+    page.wait_for_selector("text=/Iteration [1-9]\\d*/", timeout=30_000)
+    page.screenshot(path=str(REPO / "test-artifacts" / "jupyterlab.png"))
+    real_errors = [e for e in chromium.errors if not any(noise in e for noise in OFFLINE_NOISE)]
     assert real_errors == [], real_errors
