@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -23,36 +24,43 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
+def running(command: list[str], url: str, timeout: float = 120.0, cwd: Path = REPO):
+    """Run a server ``command`` until ``url`` answers; yield; then stop its whole process group.
+
+    If it never answers, the error carries the end of the server's output.
+    """
+    with tempfile.TemporaryFile("w+") as log:
+        server = subprocess.Popen(command, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    with urllib.request.urlopen(url, timeout=30):
+                        break
+                except OSError:
+                    if server.poll() is not None or time.monotonic() > deadline:
+                        log.seek(0)
+                        raise RuntimeError(f"{command[2:4]} did not answer at {url}:\n{log.read()[-3000:]}") from None
+                    time.sleep(0.5)
+            yield url
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(server.pid, signal.SIGTERM)
+            try:
+                server.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+                server.wait()
+
+
 def served(app: str = "apps/continuity.py", timeout: float = 120.0):
-    """``panel serve`` one app on a free local port; yields the page's URL; stops the server after."""
+    """``panel serve`` one app on a free local port; a context manager yielding the page's URL."""
     port = free_port()
     command = [
         sys.executable, "-m", "panel", "serve", str(REPO / app), "--port", str(port), "--address", "127.0.0.1",
         "--allow-websocket-origin", f"127.0.0.1:{port}",
     ]
-    log = open(REPO / "test-artifacts" / f"serve-{port}.log", "w") if (REPO / "test-artifacts").is_dir() else subprocess.DEVNULL
-    server = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}/{Path(app).stem}"
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                with urllib.request.urlopen(url, timeout=30) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"panel serve {app} did not come up (exit code {server.poll()})")
-                time.sleep(0.5)
-        yield url
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
+    return running(command, f"http://127.0.0.1:{port}/{Path(app).stem}", timeout)
 
 
 def launch_chromium(playwright):

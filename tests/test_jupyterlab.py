@@ -1,15 +1,10 @@
 """The notebook in a real JupyterLab: the page renders as a cell output and trains live."""
-import os
 import shutil
-import signal
-import subprocess
 import sys
-import time
-import urllib.request
 
 import pytest
 
-from odeviz.testing import REPO, free_port
+from odeviz.testing import REPO, free_port, running
 
 pytestmark = pytest.mark.browser
 pytest.importorskip("jupyterlab")
@@ -23,28 +18,12 @@ def jupyterlab(tmp_path):
     """JupyterLab on a free port, serving a copy of the notebook (autosave must not touch the repo)."""
     shutil.copy(REPO / "apps" / "continuity.ipynb", tmp_path / "continuity.ipynb")
     port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
-         "--ServerApp.token=", "--ServerApp.password=", "--allow-root", f"--ServerApp.root_dir={tmp_path}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/api", timeout=5)
-                break
-            except OSError:
-                assert server.poll() is None and time.monotonic() < deadline, "JupyterLab did not start"
-                time.sleep(0.5)
-        yield url
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
+    command = [
+        sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
+        "--ServerApp.token=", "--ServerApp.password=", "--allow-root", f"--ServerApp.root_dir={tmp_path}",
+    ]
+    with running(command, f"http://127.0.0.1:{port}/api", timeout=90) as api:
+        yield api.removesuffix("/api")
 
 
 def test_page_renders_and_trains_in_jupyterlab(jupyterlab, chromium):
