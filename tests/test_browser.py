@@ -157,3 +157,19 @@ def test_closing_the_tab_ends_the_sessions_training_thread(chromium):
         assert not any(t.name.startswith("odeviz-") for t in threading.enumerate() if t.is_alive())
     finally:
         server.stop()
+
+
+def test_each_browser_session_trains_its_own_models(url, chromium):
+    """Two tabs are two sessions: training in one leaves the other untouched (a class on one server)."""
+    first = chromium.page
+    second = first.context.browser.new_page()
+    second.on("pageerror", lambda error: chromium.errors.append(str(error)))
+    for page in (first, second):
+        page.goto(url)
+        page.wait_for_selector("text=Iteration 0", timeout=90_000)
+    first.get_by_role("button", name="Train").click()
+    first.wait_for_selector("text=/Iteration [1-9]\\d/", timeout=30_000)  # ten or more
+    assert second.locator("text=Iteration 0").count() == 1
+    second.get_by_role("button", name="Step").click()
+    second.wait_for_selector("text=Iteration 1 ", timeout=10_000)
+    assert chromium.errors == []
