@@ -80,10 +80,10 @@ def test_train_pause_and_tolerance_in_the_browser(url, chromium):
     assert readout_nfe() != nfe_before, "a tighter rtol must change the number of evaluations"
     assert trajectories() != paused_trajectories, "the re-solve must redraw the trajectories"
 
-    # Hovering an input in the learned map highlights its trajectory in every trajectory plot.
+    # Hovering an input in the learned map rings it and highlights its trajectory in every plot.
     learned = page.locator("canvas").nth(3).bounding_box()  # row-major: resnet, ode, euler, learned, …
     page.mouse.move(learned["x"] + learned["width"] / 2, learned["y"] + learned["height"] / 2)
-    for name in ("resnet-highlight", "ode-highlight", "euler-highlight"):
+    for name in ("resnet-highlight", "ode-highlight", "euler-highlight", "learned-highlight"):
         page.wait_for_function(
             "name => Bokeh.documents[0].get_model_by_name(name).data.x.length > 0", arg=name, timeout=5_000
         )

@@ -92,6 +92,7 @@ def test_pointer_events_highlight_the_nearest_trajectory(page):
     learned._trigger_event(MouseMove(learned, x=float(snapshot.inputs[3]) + 0.01, y=0.0))
     assert page.hovered == 3
     assert set(page.figures.highlights["euler"].data["x"]) == {snapshot.inputs[3]}
+    assert list(page.figures.input_highlight.data["x"]) == [snapshot.inputs[3]]  # ringed in the learned map
     ode = page.figures.figures["ode"]
     ode._trigger_event(MouseMove(ode, x=1.0, y=float(snapshot.ode_states[-1, 7])))
     assert page.hovered == 7

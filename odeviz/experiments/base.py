@@ -73,11 +73,10 @@ class Experiment(param.Parameterized):
         self.trainer.close()
 
     # ---- solver settings ------------------------------------------------------------------
-    def solver_kwargs(self, token: CancelToken | None = None, **overrides) -> dict:
+    def solver_kwargs(self, token: CancelToken | None = None) -> dict:
         """Arguments for :func:`odeviz.solve` from the current params (read fresh every call)."""
         kwargs = dict(method=self.method, rtol=self.rtol, atol=self.atol, token=token, max_nfe=self.max_nfe)
-        kwargs.update(overrides)
-        if kwargs["method"] not in ADAPTIVE_METHODS:
+        if self.method not in ADAPTIVE_METHODS:
             kwargs["options"] = {"step_size": 1.0 / self.fixed_steps}
         return kwargs
 
@@ -99,8 +98,9 @@ class Experiment(param.Parameterized):
             group["lr"] = self.learning_rate
         self.optimizer.zero_grad(set_to_none=True)
         loss, scalars, stats = self._loss(token)
-        if not math.isfinite(loss.item()):
-            raise TrainingDiverged(f"the loss became {loss.item()}")
+        value = loss.item()
+        if not math.isfinite(value):
+            raise TrainingDiverged(f"the loss became {value}")
         with solver_errors():
             loss.backward()
         if not all(torch.isfinite(p.grad).all() for p in self.model.parameters() if p.grad is not None):
@@ -108,7 +108,7 @@ class Experiment(param.Parameterized):
         self._last_good = (copy.deepcopy(self.model.state_dict()), copy.deepcopy(self.optimizer.state_dict()))
         self.optimizer.step()
         self.weights_version += 1
-        scalars.update(loss=loss.item(), nfe_forward=stats.nfe_forward, nfe_backward=stats.nfe_backward or 0)
+        scalars.update(loss=value, nfe_forward=stats.nfe_forward, nfe_backward=stats.nfe_backward or 0)
         return scalars
 
     def restore_last_good(self) -> None:

@@ -39,8 +39,12 @@ def point_columns(times: np.ndarray, states: np.ndarray, inputs: np.ndarray) -> 
     return {"t": np.repeat(times, len(inputs)), "h": states.ravel(), "x": np.tile(inputs, len(times))}
 
 
+def chosen_inputs(inputs: np.ndarray, indices: Sequence[int]) -> list[int]:
+    return sorted({i for i in indices if 0 <= i < len(inputs)})
+
+
 def highlight_columns(times: np.ndarray, states: np.ndarray, inputs: np.ndarray, indices: Sequence[int]):
-    chosen = sorted({i for i in indices if 0 <= i < len(inputs)})
+    chosen = chosen_inputs(inputs, indices)
     return trajectory_columns(times, states[:, chosen], inputs[chosen])
 
 
@@ -126,6 +130,7 @@ class ContinuityFigures:
         self.arrows = figures.source("t", "h", "t_end", "h_end", "dhdt")
         self.learned = {name: figures.source("x", "h", name=f"learned-{name}") for name in ("target", "data", "ode", "resnet")}
         self.inputs = figures.source("x", "h")
+        self.input_highlight = figures.source("x", "h", name="learned-highlight")
         self.history = figures.source(*HISTORY_COLUMNS, name="history")
         self.figures = {
             "resnet": self._resnet(), "ode": self._ode(), "euler": self._euler(), "learned": self._learned(),
@@ -183,6 +188,7 @@ class ContinuityFigures:
         fig.line("x", "h", source=self.learned["resnet"], color=RESNET_COLOR, line_width=2, legend_label="ResNet")
         picks = fig.scatter("x", "h", source=self.inputs, color=figures.input_colors(), size=9, line_color="white",
                             nonselection_alpha=0.3, selection_line_color="#111111")
+        fig.scatter("x", "h", source=self.input_highlight, size=15, fill_color=None, line_color="#111111", line_width=2.5)
         figures.hover(fig, [picks], [("input x", "@x{0.00}"), ("ODE-Net h(1)", "@h{0.000}")])
         figures.style_legend(fig, "top_left")
         return fig
@@ -231,10 +237,13 @@ class ContinuityFigures:
         self.highlight(snapshot, highlighted)
 
     def highlight(self, snapshot: ContinuitySnapshot, indices: Sequence[int]) -> None:
+        """Draw the chosen inputs' trajectories dark and thick, and ring the inputs in the learned map."""
         for name, (times, states) in TRAJECTORY_FIELDS.items():
             self.highlights[name].data = highlight_columns(
                 getattr(snapshot, times), getattr(snapshot, states), snapshot.inputs, indices
             )
+        chosen = chosen_inputs(snapshot.inputs, indices)
+        self.input_highlight.data = {"x": snapshot.inputs[chosen], "h": snapshot.ode_outputs[chosen]}
 
     def append_history(self, columns: dict[str, np.ndarray]) -> None:
         self.history.stream({name: columns[name] for name in HISTORY_COLUMNS})
