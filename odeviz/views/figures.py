@@ -1,8 +1,9 @@
 """Figure builders every page shares: one look, fixed frames, hover tools, the input colour map.
 
 Pages draw with Bokeh figures whose ColumnDataSources are updated in place from snapshots: at 10
-frames per second this costs a few milliseconds per frame, where re-rendering HoloViews elements
-cost about 150 ms (measured in benchmarks/), starving both the event loop and the training thread.
+frames per second this costs about 4 ms per frame, where re-rendering HoloViews elements through
+Pipe streams cost about 150 ms (profiled on this page's first version), starving both the event
+loop and, through the GIL, the training thread.
 """
 from __future__ import annotations
 
