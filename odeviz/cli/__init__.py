@@ -1,0 +1,47 @@
+"""The ``odeviz`` command: serve the pages, or train an experiment headless.
+
+Shared plumbing lives here; each experiment's commands live in a module of this package with an
+``add_parsers(commands, train_experiments)`` function, listed in ``COMMANDS``.
+
+    odeviz serve [--port 5006] [--show] [--address ADDR]
+    odeviz train continuity --iters 300 [--json] [--target cubic] [--depth 8] [--rtol 1e-3] …
+
+Bad values get one line on stderr naming the option and exit code 2; a training run that stops
+itself (NaN loss, step-size underflow, too many evaluations) says why on stderr and exits 1.
+"""
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from . import continuity, serve
+from .common import EXIT_INTERRUPTED, EXIT_USAGE, Parser, UsageError
+
+# Each module adds its subcommands: ``odeviz <command>`` and ``odeviz train <experiment>``.
+COMMANDS = (serve, continuity)
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="odeviz", description="See and teach Neural ODEs.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
+    train = commands.add_parser("train", help="train an experiment headless and print a summary")
+    experiments = train.add_subparsers(dest="experiment", required=True, metavar="EXPERIMENT", parser_class=Parser)
+    for command in COMMANDS:
+        command.add_parsers(commands, experiments)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except UsageError as error:
+        print(f"odeviz: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("odeviz: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""What every ``odeviz`` command shares: one-line usage errors, number parsing, a training run with
+a progress bar on stderr, and the NFE summary of a run."""
+from __future__ import annotations
+
+import argparse
+import math
+import re
+import sys
+import time
+
+EXIT_OK, EXIT_STOPPED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+POLL_SECONDS = 0.05  # how often the progress bar reads the trainer's history
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but errors are one line (``odeviz: error: …``) instead of usage + message."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def finite_float(text: str) -> float:
+    """argparse type: a float that is neither NaN nor infinite (bounds are the experiment's job)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, not {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, not {text!r}")
+    return value
+
+
+class UsageError(Exception):
+    """A bad value from the command line, reported as one line and exit code 2."""
+
+
+def run_training(experiment, iterations: int) -> dict:
+    """Run ``iterations`` steps on the experiment's trainer with a progress bar on stderr."""
+    from tqdm import tqdm
+
+    trainer = experiment.trainer
+    trainer.wait_idle()  # the first picture, drawn at construction, is not training time
+    start = time.perf_counter()
+    experiment.step(iterations)
+    with tqdm(total=iterations, desc="training", unit="it", file=sys.stderr, dynamic_ncols=True) as bar:
+        done = False
+        while not done:
+            done = trainer.wait_idle(timeout=POLL_SECONDS)
+            count = len(trainer.history)
+            if count > bar.n:
+                last = trainer.history.last() or {}
+                bar.set_postfix(loss=f"{last.get('loss', math.nan):.3g}", nfe=int(last.get("nfe_forward", 0)), refresh=False)
+                bar.update(count - bar.n)
+    wall = time.perf_counter() - start
+    _, columns = trainer.history.since(0)
+    count = len(trainer.history)
+    last = trainer.history.last() or {}
+    report = {
+        "iterations": count,
+        **{f"final_{name}": value for name, value in last.items() if name not in ("iteration", "nfe_forward", "nfe_backward", "seconds")},
+        "iterations_per_second": count / wall if wall > 0 else 0.0,
+        "wall_time_seconds": wall,
+        "nfe_forward": nfe_stats(columns.get("nfe_forward")),
+        "nfe_backward": nfe_stats(columns.get("nfe_backward")),
+    }
+    if trainer.message:
+        report.update(stopped_early=True, message=trainer.message)
+    return report
+
+
+def nfe_stats(values) -> dict:
+    if values is None or len(values) == 0:
+        return {"mean": None, "max": None, "last": None}
+    return {"mean": float(values.mean()), "max": int(values.max()), "last": int(values[-1])}
+
+
+def param_values(experiment) -> dict:
+    return {name: value for name, value in experiment.param.values().items() if name != "name"}
+
+
+# ---- odeviz serve ---------------------------------------------------------------------------
+def param_error(error: ValueError, option_of_param: dict[str, str]) -> str:
+    """param's "Number parameter 'Experiment.rtol' must be …" as "--rtol must be …"."""
+    text = str(error)
+    match = re.search(r"parameter '(?:\w+\.)?(\w+)' (.*)", text, flags=re.DOTALL)
+    if not match:
+        return text
+    name, rest = match.groups()
+    option = option_of_param.get(name)
+    return f"{'--' + option if option else name} {rest.rstrip('.')}"
+
+

@@ -1,0 +1,53 @@
+"""odeviz.memory (activations kept for backward) and odeviz.data's 2-D point clouds."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from odeviz import solve
+from odeviz.data import CLASSIFICATION_DATASETS, POINT_CLOUDS, point_cloud
+from odeviz.memory import saved_activation_bytes
+from odeviz.nets import VectorField
+
+
+def test_saved_bytes_of_a_known_computation():
+    weight = torch.randn(10, 10, requires_grad=True)
+    x = torch.randn(4, 10, requires_grad=True)
+    # matmul saves x (160 bytes) and the weight (excluded); tanh saves its output (160 bytes).
+    _, saved = saved_activation_bytes(lambda: torch.tanh(x @ weight), [weight])
+    assert saved == 2 * 4 * 10 * 4
+
+
+def test_direct_backprop_memory_grows_with_steps_and_adjoint_stays_flat():
+    field = VectorField(2, width=16)
+    y0 = torch.randn(32, 2)
+    measured = {}
+    for adjoint in (False, True):
+        for steps in (8, 64):
+            options = {"step_size": 1.0 / steps}
+            _, measured[adjoint, steps] = saved_activation_bytes(
+                lambda: solve(field, y0, [0.0, 1.0], method="rk4", options=options, adjoint=adjoint), field.parameters()
+            )
+    assert measured[False, 64] == pytest.approx(8 * measured[False, 8], rel=0.05)
+    assert measured[True, 64] == measured[True, 8] < measured[False, 8] / 100
+
+
+@pytest.mark.parametrize("name", list(POINT_CLOUDS))
+def test_point_clouds_are_standardised_and_reproducible(name):
+    points, labels = point_cloud(name, 500, noise=0.05, seed=3)
+    assert points.shape == (500, 2) and labels.shape == (500,)
+    assert np.allclose(points.mean(0), 0.0, atol=1e-12) and np.isclose(points.std(), 1.0)
+    again, _ = point_cloud(name, 500, noise=0.05, seed=3)
+    assert np.array_equal(points, again)
+    if name in CLASSIFICATION_DATASETS:
+        assert set(np.unique(labels)) == {0, 1}
+
+
+def test_point_cloud_refuses_bad_input():
+    with pytest.raises(ValueError, match="unknown"):
+        point_cloud("smiley", 10)
+    with pytest.raises(ValueError, match="number of points"):
+        point_cloud("moons", 1)
+    with pytest.raises(ValueError, match="noise"):
+        point_cloud("moons", 10, noise=float("nan"))
