@@ -30,7 +30,11 @@ def running(command: list[str], url: str, timeout: float = 120.0, cwd: Path = RE
     If it never answers, the error carries the end of the server's output.
     """
     with tempfile.TemporaryFile("w+") as log:
-        server = subprocess.Popen(command, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        # This checkout's odeviz, even when another one is pip-installed (git worktrees).
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+        server = subprocess.Popen(
+            command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         try:
             deadline = time.monotonic() + timeout
             while True:
