@@ -2,6 +2,10 @@
 from .base import Experiment
 from .continuity import ContinuityExperiment, ContinuitySnapshot
 from .stream import History, Mailbox
-from .trainer import Trainer, TrainingDiverged
+from .supervised import Table1Experiment, Table1Snapshot
+from .trainer import Trainer, TrainingComplete, TrainingDiverged
 
-__all__ = ["ContinuityExperiment", "ContinuitySnapshot", "Experiment", "History", "Mailbox", "Trainer", "TrainingDiverged"]
+__all__ = [
+    "ContinuityExperiment", "ContinuitySnapshot", "Experiment", "History", "Mailbox", "Table1Experiment",
+    "Table1Snapshot", "Trainer", "TrainingComplete", "TrainingDiverged",
+]

@@ -95,7 +95,7 @@ class Experiment(param.Parameterized):
     def train_step(self, token: CancelToken) -> dict[str, float]:
         self.model.train()
         for group in self.optimizer.param_groups:
-            group["lr"] = self.learning_rate
+            group["lr"] = self._learning_rate()
         self.optimizer.zero_grad(set_to_none=True)
         loss, scalars, stats = self._loss(token)
         value = loss.item()
@@ -108,7 +108,8 @@ class Experiment(param.Parameterized):
         self._last_good = (copy.deepcopy(self.model.state_dict()), copy.deepcopy(self.optimizer.state_dict()))
         self.optimizer.step()
         self.weights_version += 1
-        scalars.update(loss=value, nfe_forward=stats.nfe_forward, nfe_backward=stats.nfe_backward or 0)
+        nfe_forward, nfe_backward = (stats.nfe_forward, stats.nfe_backward or 0) if stats is not None else (0, 0)
+        scalars.update(loss=value, nfe_forward=nfe_forward, nfe_backward=nfe_backward)
         return scalars
 
     def restore_last_good(self) -> None:
@@ -122,6 +123,10 @@ class Experiment(param.Parameterized):
     def _build(self) -> None:
         raise NotImplementedError
 
-    def _loss(self, token: CancelToken) -> tuple[torch.Tensor, dict[str, float], SolveStats]:
-        """The total loss, extra scalars to record, and the stats of the ODE solve."""
+    def _loss(self, token: CancelToken) -> tuple[torch.Tensor, dict[str, float], SolveStats | None]:
+        """The total loss, extra scalars to record, and the stats of the ODE solve (None: no solve)."""
         raise NotImplementedError
+
+    def _learning_rate(self) -> float:
+        """The step size of this iteration (subclasses may schedule it); the param by default."""
+        return self.learning_rate

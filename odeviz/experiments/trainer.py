@@ -27,6 +27,10 @@ class TrainingDiverged(RuntimeError):
     """The loss or a gradient became NaN or infinite."""
 
 
+class TrainingComplete(Exception):
+    """Raised by ``train_step`` when there is nothing left to train: training stops, state "done"."""
+
+
 class Trainable(Protocol):
     def train_step(self, token: CancelToken) -> dict[str, float]:
         """One optimisation step; returns its scalars. Raises before updating weights if it fails."""
@@ -56,7 +60,7 @@ class Trainer:
         self.mailbox = Mailbox()
         self.history = History()
         self.iteration = 0
-        self.state = "idle"  # idle | running | paused
+        self.state = "idle"  # idle | running | paused | done
         self.message = ""  # why training stopped by itself, or "" when all is well
         self._cond = threading.Condition()
         self._running = False
@@ -192,6 +196,13 @@ class Trainer:
         try:
             scalars = self.model.train_step(token)
         except SolveCancelled:
+            return False
+        except TrainingComplete:
+            with self._cond:
+                self._running = False
+                self._steps_pending = 0
+                self.state = "done"
+            self._refresh = True
             return False
         except (SolverError, TrainingDiverged) as error:
             self.model.restore_last_good()

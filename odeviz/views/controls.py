@@ -58,6 +58,26 @@ def log_slider(owner: param.Parameterized, name: str, low_exponent: int, high_ex
     return slider
 
 
+def linked_input(owner: param.Parameterized, name: str, widget: pn.widgets.Widget,
+                 convert: Callable = lambda v: v, shown: Callable = lambda v: v):
+    """Link ``widget.value`` both ways to the param ``owner.name`` (``convert`` on the way in, ``shown`` out).
+
+    Unlike ``from_param`` (whose widget silently clamps to the bounds), a refused value is reported
+    as a notification naming the knob, and the widget goes back to the value in force.
+    """
+
+    def push(event) -> None:
+        try:
+            setattr(owner, name, convert(event.new))
+        except (ValueError, TypeError) as error:
+            notify_error(str(error))
+            widget.value = event.old
+
+    widget.param.watch(push, "value")
+    owner.param.watch(lambda event: setattr(widget, "value", shown(event.new)), name)
+    return widget
+
+
 class TrainingControls(pn.viewable.Viewer):
     """Train/Pause, Step and Reset for an experiment, plus its status line and failure message."""
 

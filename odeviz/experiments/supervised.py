@@ -1,0 +1,419 @@
+"""The paper's Table 1 as an experiment: MLP, ResNet, RK-Net and ODE-Net learn handwritten digits.
+
+The four models train one after another (only those selected), each for ``epochs`` epochs of
+minibatches with Adam and a cosine learning-rate decay. After every epoch a model's row is brought up
+to date: its test error, parameters, the bytes of activations its forward pass keeps for the backward
+pass, seconds per epoch, and (for the ODE solves) evaluations of f per forward and backward pass.
+Snapshots also carry a memory-against-depth sweep (ResNet with L blocks, RK-Net with L̃ steps,
+ODE-Net with the adjoint at the same L̃) and one test digit's hidden state through the ResNet's depth
+and the ODE-Net's time.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import param
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..digits import DigitData, load_digit_data, load_mnist
+from ..memory import saved_activation_bytes
+from ..solve import CancelToken, solve
+from ..supervised import MLP, ODENet, ResNet, parameter_count
+from .base import Experiment, Real
+from .trainer import TrainingComplete
+
+MODELS = ("mlp", "resnet", "rknet", "odenet")
+MODEL_LABELS = {"mlp": "1-layer MLP", "resnet": "ResNet", "rknet": "RK-Net", "odenet": "ODE-Net"}
+SOLVED = ("rknet", "odenet")  # the models whose block is an ODE solve
+
+
+@dataclass(frozen=True)
+class PaperRow:
+    """The paper's Table 1 (MNIST): test error %, parameters, memory and time in the depth L / steps L̃."""
+
+    test_error: float
+    params: str
+    memory: str
+    time: str
+
+
+PAPER_TABLE1 = {
+    "mlp": PaperRow(1.60, "0.24 M", "–", "–"),
+    "resnet": PaperRow(0.41, "0.60 M", "O(L)", "O(L)"),
+    "rknet": PaperRow(0.47, "0.22 M", "O(L̃)", "O(L̃)"),
+    "odenet": PaperRow(0.42, "0.22 M", "O(1)", "O(L̃)"),
+}
+MEMORY_DEPTHS = np.array([1, 2, 4, 6, 8, 12, 16])  # L and L̃ of the memory sweep
+HIDDEN_CHANNELS = 4  # channels of the hidden state drawn (those that change most)
+ODE_IMAGE_TIMES = np.linspace(0.0, 1.0, 13)
+HIDDEN_PERIOD = 1.0  # seconds between hidden-state redraws while training runs
+EVALUATION_BATCH = 1000
+
+
+class MnistDirectory(param.String):
+    """A directory of MNIST IDX files, read when set: a bad one is refused with the reason."""
+
+    def _validate_value(self, value, allow_None):
+        super()._validate_value(value, allow_None)
+        if value:
+            load_mnist(value)  # MnistError (a ValueError) names the file and what is wrong with it
+
+
+@dataclass
+class ModelRun:
+    """One model's training: weights, optimiser, where it is in its epochs, and what it measured."""
+
+    key: str
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    params: int
+    activation_bytes: int
+    epochs_done: int = 0
+    batch: int = 0  # minibatches done in the current epoch
+    order: torch.Tensor | None = None  # the current epoch's shuffled training indices
+    evaluation_pending: bool = False
+    epoch_seconds: float = 0.0
+    epoch_nfe: list[tuple[int, int]] = field(default_factory=list)
+    steps: int = 0
+    test_errors: list[float] = field(default_factory=list)  # % after each epoch
+    train_losses: list[float] = field(default_factory=list)  # mean over each epoch
+    seconds_per_epoch: list[float] = field(default_factory=list)
+    nfe_forward: float = math.nan  # mean per iteration over the last epoch
+    nfe_backward: float = math.nan
+    _losses: list[float] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ModelRow:
+    """One line of the table; NaN where there is nothing (yet) to report."""
+
+    key: str
+    label: str
+    status: str  # waiting | training | done
+    epochs_done: int
+    epochs: int
+    test_error: float  # % after the last epoch
+    params: int
+    activation_bytes: int
+    seconds_per_epoch: float  # mean over the epochs done
+    nfe_forward: float
+    nfe_backward: float  # NaN where backprop goes through the solver (no adjoint solve)
+    test_errors: np.ndarray  # (epochs_done,) %
+    train_losses: np.ndarray
+    paper: PaperRow
+
+
+@dataclass(frozen=True)
+class MemorySweep:
+    """Bytes of activations kept for backward on one training batch, against depth L / steps L̃."""
+
+    depths: np.ndarray
+    resnet: np.ndarray
+    rknet: np.ndarray
+    odenet_adjoint: np.ndarray
+    batch_size: int
+
+
+@dataclass(frozen=True)
+class HiddenStates:
+    """One test digit and the most changing channels of its hidden state through depth and time."""
+
+    index: int
+    digit: np.ndarray  # (side, side) the input image
+    label: int
+    predictions: dict[str, int]  # by each selected model
+    resnet_depths: np.ndarray  # (L+1,) k/L
+    resnet_channels: np.ndarray  # (K,)
+    resnet_states: np.ndarray  # (L+1, K, s, s)
+    ode_times: np.ndarray  # (T,)
+    ode_channels: np.ndarray
+    ode_states: np.ndarray  # (T, K, s, s)
+
+
+@dataclass(frozen=True)
+class Table1Snapshot:
+    iteration: int
+    dataset: str
+    train_size: int
+    test_size: int
+    current: str | None  # the model training now, or None
+    rows: tuple[ModelRow, ...]
+    memory: MemorySweep
+    hidden: HiddenStates
+
+
+class Table1Experiment(Experiment):
+    """MLP, ResNet, RK-Net and ODE-Net trained one after another on the same digits."""
+
+    models = param.ListSelector(default=list(MODELS), objects=list(MODELS), doc="the models to train, in table order")
+    epochs = param.Integer(8, bounds=(1, 1000), doc="passes over the training images for each model")
+    batch_size = param.Integer(32, bounds=(1, 4096), doc="images per training step")
+    channels = param.Integer(16, bounds=(2, 128), doc="feature maps of the ResNet, RK-Net and ODE-Net (the paper: 64)")
+    rk_steps = param.Integer(4, bounds=(1, 256), doc="RK-Net: fixed RK4 steps L̃ on [0, 1] (4 evaluations of f each)")
+    rtol = Real(1e-3, bounds=(1e-10, 1.0), doc="ODE-Net: relative tolerance of the adaptive solver")
+    atol = Real(1e-3, bounds=(1e-12, 1.0), doc="ODE-Net: absolute tolerance of the adaptive solver")
+    mnist_dir = MnistDirectory(None, allow_None=True, doc="directory of MNIST IDX files (raw or .gz); empty: 8×8 digits")
+    digit = param.Integer(0, bounds=(0, None), doc="the test image whose hidden state is drawn")
+
+    # ---- building ---------------------------------------------------------------------------
+    def _build(self) -> None:
+        self.data: DigitData = load_digit_data(self.mnist_dir, self.seed)
+        self.train_images = torch.as_tensor(self.data.train_images, device=self.device)
+        self.train_labels = torch.as_tensor(self.data.train_labels, device=self.device)
+        self.test_images = torch.as_tensor(self.data.test_images, device=self.device)
+        self.test_labels = torch.as_tensor(self.data.test_labels, device=self.device)
+        self._batch_size = min(self.batch_size, len(self.train_labels))
+        side = self.data.side
+        self.runs = {
+            "mlp": self._new_run("mlp", MLP(self.data.pixels)),
+            "resnet": self._new_run("resnet", ResNet(self.channels, side)),
+            "rknet": self._new_run("rknet", ODENet(self.channels, side)),
+            "odenet": self._new_run("odenet", ODENet(self.channels, side)),
+        }
+        self.model = nn.ModuleDict({key: run.model for key, run in self.runs.items()})
+        self._current: ModelRun | None = None
+        self.optimizer = self.runs["mlp"].optimizer
+        self._memory = self._memory_sweep()
+        self._hidden_cache: tuple[object, float, HiddenStates] | None = None
+
+    def _new_run(self, key: str, model: nn.Module) -> ModelRun:
+        model = model.to(self.device)
+        optimizer = torch.optim.Adam(model.parameters(), lr=self.learning_rate)
+        return ModelRun(key, model, optimizer, parameter_count(model), self._activation_bytes(key, model))
+
+    @param.depends("mnist_dir", "channels", "batch_size", "seed", watch=True)
+    def _restart(self) -> None:
+        # New data or new architectures: start the table over, and keep training if it was.
+        was_running = self.trainer.running
+        self.trainer.reset()
+        if was_running:
+            self.trainer.start()
+
+    @param.depends("models", "epochs", "rk_steps", "adjoint", "digit", "method", "rtol", "atol", watch=True)
+    def _redraw(self) -> None:
+        # The rows, their memory or the hidden states change; training picks the settings up next step.
+        self.trainer.submit(self._remeasure)
+
+    def _remeasure(self) -> None:
+        for key in SOLVED:  # what the solve keeps for backward depends on L̃, the adjoint, the tolerance
+            run = self.runs[key]
+            run.activation_bytes = self._activation_bytes(key, run.model)
+        self._hidden_cache = None
+
+    # ---- forward passes -----------------------------------------------------------------------
+    def _solver(self, key: str, token: CancelToken | None = None, adjoint: bool | None = None) -> dict:
+        """How the RK-Net (RK4, L̃ steps, through the solver) and the ODE-Net (adaptive) solve."""
+        if key == "rknet":
+            return dict(method="rk4", options={"step_size": 1.0 / self.rk_steps}, adjoint=False, token=token,
+                        max_nfe=self.max_nfe)
+        return dict(adjoint=self.adjoint if adjoint is None else adjoint, **self.solver_kwargs(token))
+
+    def _forward(self, key: str, model: nn.Module, images: torch.Tensor, token: CancelToken | None = None):
+        """Logits and the solve's stats (None for the MLP and the ResNet)."""
+        if key in SOLVED:
+            return model(images, **self._solver(key, token))
+        return model(images), None
+
+    def _activation_bytes(self, key: str, model: nn.Module) -> int:
+        images = self.train_images[: self._batch_size].clone()  # its own storage: not the whole dataset
+        _, saved = saved_activation_bytes(lambda: self._forward(key, model, images), model.parameters())
+        return saved
+
+    def _memory_sweep(self) -> MemorySweep:
+        """Saved bytes for one batch against L: architectures only, so fresh untrained models do."""
+        images = self.train_images[: self._batch_size].clone()  # its own storage: not the whole dataset
+        side, channels = self.data.side, self.channels
+
+        def measured(build, forward) -> np.ndarray:
+            values = []
+            for depth in MEMORY_DEPTHS:
+                model = build(int(depth))
+                values.append(saved_activation_bytes(lambda: forward(model, int(depth)), model.parameters())[1])
+            return np.array(values, dtype=float)
+
+        def through_solver(adjoint: bool):
+            return lambda model, steps: model(images, method="rk4", options={"step_size": 1.0 / steps}, adjoint=adjoint)
+
+        return MemorySweep(
+            depths=MEMORY_DEPTHS.copy(),
+            resnet=measured(lambda depth: ResNet(channels, side, depth), lambda model, _: model(images)),
+            rknet=measured(lambda _: ODENet(channels, side), through_solver(False)),
+            odenet_adjoint=measured(lambda _: ODENet(channels, side), through_solver(True)),
+            batch_size=len(images),
+        )
+
+    # ---- training -------------------------------------------------------------------------------
+    def _run_to_train(self) -> ModelRun:
+        for key in MODELS:
+            if key in self.models and self.runs[key].epochs_done < self.epochs:
+                return self.runs[key]
+        raise TrainingComplete("every selected model has trained its epochs")
+
+    def total_iterations(self) -> int:
+        """Training steps still needed to fill the table (for the CLI's progress bar)."""
+        batches = self.batches_per_epoch
+        return sum(
+            max(0, self.epochs - run.epochs_done) * batches - run.batch
+            for key, run in self.runs.items() if key in self.models and run.epochs_done < self.epochs
+        )
+
+    @property
+    def batches_per_epoch(self) -> int:
+        return math.ceil(len(self.train_labels) / self._batch_size)
+
+    def train_step(self, token: CancelToken) -> dict[str, float]:
+        run = self._run_to_train()
+        if run.evaluation_pending:  # an epoch's test was interrupted by a pause: finish it first
+            self._end_epoch(run, token)
+            run = self._run_to_train()
+        if run is not self._current:
+            if self._current is not None:
+                self._current.model.zero_grad(set_to_none=True)
+            self._current, self.optimizer = run, run.optimizer
+            self._last_good = None
+        start = time.perf_counter()
+        scalars = super().train_step(token)
+        run.epoch_seconds += time.perf_counter() - start
+        run.epoch_nfe.append((scalars["nfe_forward"], scalars["nfe_backward"]))
+        run._losses.append(scalars["loss"])
+        run.batch += 1
+        run.steps += 1
+        epoch = run.epochs_done + run.batch / self.batches_per_epoch
+        if run.batch == self.batches_per_epoch:
+            run.evaluation_pending = True
+            self._end_epoch(run, token)
+        return {**scalars, "model": float(MODELS.index(run.key)), "epoch": epoch}
+
+    def _learning_rate(self) -> float:
+        """Cosine decay from the learning rate to 0 over each model's epochs."""
+        run = self._current
+        progress = (run.epochs_done + run.batch / self.batches_per_epoch) / self.epochs
+        return self.learning_rate * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+
+    def _loss(self, token: CancelToken):
+        run = self._current
+        if run.batch == 0 or run.order is None:
+            generator = torch.Generator().manual_seed(self.seed * 1000 + run.epochs_done)
+            run.order = torch.randperm(len(self.train_labels), generator=generator).to(self.device)
+        batch = run.order[run.batch * self._batch_size: (run.batch + 1) * self._batch_size]
+        logits, stats = self._forward(run.key, run.model, self.train_images[batch], token)
+        loss = F.cross_entropy(logits, self.train_labels[batch])
+        return loss, {}, stats
+
+    def _end_epoch(self, run: ModelRun, token: CancelToken) -> None:
+        """Test error and memory after an epoch; the epoch counts once they are measured."""
+        error = self.test_error(run.key, token)
+        run.activation_bytes = self._activation_bytes(run.key, run.model)
+        run.test_errors.append(error)
+        run.train_losses.append(float(np.mean(run._losses)))
+        run.seconds_per_epoch.append(run.epoch_seconds)
+        nfe = np.array(run.epoch_nfe, dtype=float)
+        run.nfe_forward, run.nfe_backward = nfe.mean(0) if len(nfe) else (math.nan, math.nan)
+        run.epochs_done += 1
+        run.batch, run.order, run.evaluation_pending = 0, None, False
+        run.epoch_seconds, run.epoch_nfe, run._losses = 0.0, [], []
+
+    @torch.no_grad()
+    def test_error(self, key: str, token: CancelToken | None = None) -> float:
+        """% of the test images the model gets wrong."""
+        model = self.runs[key].model
+        model.eval()
+        wrong = 0
+        for start in range(0, len(self.test_labels), EVALUATION_BATCH):
+            images = self.test_images[start: start + EVALUATION_BATCH]
+            logits, _ = self._forward(key, model, images, token)
+            wrong += int((logits.argmax(1) != self.test_labels[start: start + EVALUATION_BATCH]).sum())
+        return 100.0 * wrong / len(self.test_labels)
+
+    # ---- display ----------------------------------------------------------------------------------
+    def _row(self, run: ModelRun) -> ModelRow:
+        if run.epochs_done >= self.epochs:
+            status = "done"
+        elif run is self._current and (run.batch or run.epochs_done) and self.trainer.state == "running":
+            status = "training"
+        elif run.batch or run.epochs_done:
+            status = "paused"
+        else:
+            status = "waiting"
+        backward = run.nfe_backward if run.key == "odenet" and self.adjoint else math.nan
+        return ModelRow(
+            key=run.key,
+            label=MODEL_LABELS[run.key],
+            status=status,
+            epochs_done=run.epochs_done,
+            epochs=self.epochs,
+            test_error=run.test_errors[-1] if run.test_errors else math.nan,
+            params=run.params,
+            activation_bytes=run.activation_bytes,
+            seconds_per_epoch=float(np.mean(run.seconds_per_epoch)) if run.seconds_per_epoch else math.nan,
+            nfe_forward=run.nfe_forward if run.key in SOLVED else math.nan,
+            nfe_backward=backward,
+            test_errors=np.array(run.test_errors, dtype=float),
+            train_losses=np.array(run.train_losses, dtype=float),
+            paper=PAPER_TABLE1[run.key],
+        )
+
+    def snapshot(self, token: CancelToken, iteration: int) -> Table1Snapshot:
+        current = self._current.key if self._current is not None and self.trainer.state == "running" else None
+        return Table1Snapshot(
+            iteration=iteration,
+            dataset=self.data.name,
+            train_size=len(self.train_labels),
+            test_size=len(self.test_labels),
+            current=current,
+            rows=tuple(self._row(self.runs[key]) for key in MODELS if key in self.models),
+            memory=self._memory,
+            hidden=self._hidden_states(token),
+        )
+
+    def _hidden_states(self, token: CancelToken) -> HiddenStates:
+        """Recomputed when the ResNet or ODE-Net changed, at most once a second while training runs."""
+        key = (self.digit, self.runs["resnet"].steps, self.runs["odenet"].steps, self.method, self.rtol, self.atol)
+        now = time.monotonic()
+        if self._hidden_cache is not None:
+            cached_key, when, hidden = self._hidden_cache
+            if cached_key == key or (self.trainer.running and now - when < HIDDEN_PERIOD):
+                return hidden
+        hidden = self._compute_hidden_states(token)
+        self._hidden_cache = (key, now, hidden)
+        return hidden
+
+    @torch.no_grad()
+    def _compute_hidden_states(self, token: CancelToken) -> HiddenStates:
+        index = min(self.digit, len(self.test_labels) - 1)
+        image = self.test_images[index: index + 1]
+        for run in self.runs.values():
+            run.model.eval()
+        resnet = torch.stack(self.runs["resnet"].model.hidden_states(image))[:, 0]  # (L+1, C, s, s)
+        odenet = self.runs["odenet"].model
+        times = torch.as_tensor(ODE_IMAGE_TIMES, dtype=image.dtype)
+        ode = solve(odenet.field, odenet.stem(image), times, **self.solver_kwargs(token))[0][:, 0]
+        predictions = {
+            key: int(self._forward(key, self.runs[key].model, image, token)[0].argmax(1))
+            for key in MODELS if key in self.models
+        }
+        resnet_channels, ode_channels = _most_changing(resnet), _most_changing(ode)
+        depth = len(resnet) - 1
+        return HiddenStates(
+            index=index,
+            digit=image[0, 0].cpu().numpy(),
+            label=int(self.test_labels[index]),
+            predictions=predictions,
+            resnet_depths=np.arange(depth + 1) / depth,
+            resnet_channels=resnet_channels,
+            resnet_states=resnet[:, resnet_channels].cpu().numpy(),
+            ode_times=ODE_IMAGE_TIMES.copy(),
+            ode_channels=ode_channels,
+            ode_states=ode[:, ode_channels].cpu().numpy(),
+        )
+
+
+def _most_changing(states: torch.Tensor, count: int = HIDDEN_CHANNELS) -> np.ndarray:
+    """The channels whose feature map moves most from the first state to the last, largest first."""
+    change = (states[-1] - states[0]).flatten(1).norm(dim=1)
+    return torch.argsort(change, descending=True)[:count].cpu().numpy()

@@ -1,0 +1,137 @@
+"""The Table 1 page: MLP, ResNet, RK-Net and ODE-Net learn digits in front of you (the paper's Table 1)."""
+from __future__ import annotations
+
+import panel as pn
+import param
+
+from ..digits import MnistError, mnist_dir_from_environment
+from ..experiments import Table1Experiment
+from ..experiments.supervised import MODEL_LABELS, MODELS
+from .controls import TrainingControls, linked_input, log_slider, notify_error
+from .streaming import SessionStream
+from .table1_plots import Table1Figures, predictions_text
+
+INTRO = """
+The paper's **Table 1**: on MNIST an **ODE-Net** (one continuous block, dopri5, trained by the adjoint
+method) matches a **ResNet** (6 residual blocks) at about a third of the parameters, and its memory does
+not grow with the number of solver steps L̃: the adjoint re-solves the ODE backwards instead of storing
+every step. The **RK-Net** has the ODE-Net's architecture but backpropagates through fixed RK4 steps, so
+its memory grows with L̃. Press **Train**: the four models train one after another and fill the table in.
+Below, one test digit's hidden state moves through the ResNet's discrete blocks and the ODE-Net's
+continuous time.
+"""
+
+
+def _default_experiment() -> tuple[Table1Experiment, str]:
+    """MNIST when ODEVIZ_MNIST_DIR names a usable directory; otherwise the 8×8 digits and why."""
+    directory = mnist_dir_from_environment()
+    if directory:
+        try:
+            return Table1Experiment(mnist_dir=directory), ""
+        except MnistError as error:
+            return Table1Experiment(), f"{error}; using the bundled 8×8 digits instead"
+    return Table1Experiment(), ""
+
+
+class Table1Page(pn.viewable.Viewer):
+    """The table filling in live, learning curves, memory against depth, hidden states as images."""
+
+    title = "Table 1: MLP, ResNet, RK-Net and ODE-Net on digits"
+
+    experiment = param.ClassSelector(class_=Table1Experiment, doc="the model layer this page shows")
+
+    def __init__(self, **params) -> None:
+        problem = ""
+        if params.get("experiment") is None:
+            params["experiment"], problem = _default_experiment()
+        super().__init__(**params)
+        self.stream = SessionStream(self.experiment)
+        self.figures = Table1Figures()
+        self.controls = TrainingControls(experiment=self.experiment, describe=self._describe)
+        self.predictions = pn.pane.HTML("", css_classes=["odeviz-predictions"], width=4 * 40 + 40)
+        self.data_note = pn.pane.HTML("", css_classes=["odeviz-data"], sizing_mode="stretch_width")
+        self.stream.on_snapshot(self._show)
+        self.stream.on_rows(self.figures.append_history)
+        self.stream.on_clear(self.figures.clear_history)
+        self.stream.on_poll(self.controls.update)
+        self._layout = pn.Row(self._sidebar(), self._main(), sizing_mode="stretch_width")
+        self._show(self.stream.snapshot)
+        self.controls.update()
+        if problem:
+            self.data_note.object = f"<span style='color:#c92a2a'>{problem}</span>"
+            notify_error(problem)
+
+    # ---- layout ---------------------------------------------------------------------------
+    def _main(self) -> pn.Column:
+        plot = lambda fig: pn.pane.Bokeh(fig, margin=(0, 4))  # noqa: E731
+        hidden = self.figures.hidden_figures
+        return pn.Column(
+            pn.pane.Markdown(f"## {self.title}", margin=(0, 10)),
+            pn.pane.Markdown(INTRO, margin=(0, 10), styles={"max-width": "1100px", "color": "#444"}),
+            self.controls.status_line,
+            pn.pane.Bokeh(self.figures.table, margin=(0, 10)),
+            pn.FlexBox(*(plot(fig) for fig in self.figures.figures.values())),
+            pn.FlexBox(pn.Column(plot(hidden["digit"]), self.predictions), plot(hidden["resnet"]), plot(hidden["ode"])),
+        )
+
+    def _sidebar(self) -> pn.Column:
+        experiment, widget = self.experiment, pn.widgets
+        labels = {MODEL_LABELS[key]: key for key in MODELS}
+        self.digit_slider = linked_input(
+            experiment, "digit", widget.IntSlider(name="Test digit shown", start=0, end=1, value=experiment.digit)
+        )
+        return pn.Column(
+            pn.pane.Markdown("### Training"),
+            self.controls,
+            linked_input(experiment, "models", widget.CheckBoxGroup(name="Models", options=labels, value=experiment.models,
+                                                                   inline=True)),
+            linked_input(experiment, "epochs", widget.IntInput(name="Epochs per model", value=experiment.epochs)),
+            linked_input(experiment, "batch_size", widget.IntInput(name="Batch size", value=experiment.batch_size)),
+            linked_input(experiment, "channels",
+                         widget.IntInput(name="Channels of the conv nets (paper: 64)", value=experiment.channels)),
+            log_slider(experiment, "learning_rate", -4, -1),
+            pn.pane.Markdown("### Solvers"),
+            linked_input(experiment, "rk_steps", widget.IntInput(name="RK-Net: RK4 steps L̃", value=experiment.rk_steps)),
+            log_slider(experiment, "rtol", -8, -1),
+            log_slider(experiment, "atol", -8, -1),
+            widget.Checkbox.from_param(experiment.param.adjoint, label="ODE-Net: backprop by the adjoint (O(1) memory)"),
+            pn.pane.Markdown("### Data"),
+            linked_input(
+                experiment, "mnist_dir",
+                widget.TextInput(name="MNIST directory (IDX files, raw or .gz)", value=experiment.mnist_dir or "",
+                                 placeholder="empty: scikit-learn's 8×8 digits", css_classes=["odeviz-mnist-dir"]),
+                convert=lambda text: text.strip() or None, shown=lambda value: value or "",
+            ),
+            self.data_note,
+            self.digit_slider,
+            width=300,
+            styles={"background": "#f6f7f9", "border-radius": "6px"},
+            margin=(5, 10),
+        )
+
+    # ---- updates --------------------------------------------------------------------------
+    def _describe(self) -> str:
+        snapshot, trainer = self.stream.snapshot, self.experiment.trainer
+        if snapshot is None:
+            return ""
+        data = f"{snapshot.dataset}: {snapshot.train_size:,} training / {snapshot.test_size:,} test images"
+        if trainer.state == "done":
+            return f"<b>Table complete</b> · raise the epochs to train on, or Reset · {data}"
+        training = next((row for row in snapshot.rows if row.key == snapshot.current), None)
+        if training is not None and trainer.running:
+            return f"training <b>{training.label}</b>, epoch {training.epochs_done + 1} of {training.epochs} · {data}"
+        return f"press <b>Train</b> to fill the table in · {data}"
+
+    def _show(self, snapshot) -> None:
+        if snapshot is None:
+            return
+        self.figures.show(snapshot)
+        hidden = snapshot.hidden
+        self.predictions.object = f"<div style='font-size:12px'>predicted: {predictions_text(hidden)}</div>"
+        self.digit_slider.end = snapshot.test_size - 1
+        if not self.data_note.object.startswith("<span"):
+            self.data_note.object = f"<small>{snapshot.dataset}: {snapshot.train_size:,} train / {snapshot.test_size:,} test</small>"
+
+    def __panel__(self):
+        self.stream.start()
+        return self._layout

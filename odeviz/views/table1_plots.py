@@ -1,0 +1,236 @@
+"""The Table 1 page's plots: pure functions from a snapshot to columns, and the figures they fill.
+
+The table is a Bokeh DataTable on a named source (``table1-rows``), refilled in place like every plot.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from bokeh.models import ColumnDataSource, DataTable, LinearColorMapper, Range1d, StringFormatter, TableColumn
+from bokeh.palettes import RdBu11
+
+from ..experiments.supervised import HIDDEN_CHANNELS, MODEL_LABELS, MODELS, HiddenStates, MemorySweep, ModelRow, Table1Snapshot
+from . import figures
+from .figures import ODE_COLOR, RESNET_COLOR
+
+MODEL_COLORS = {"mlp": "#868e96", "resnet": RESNET_COLOR, "rknet": "#2f9e44", "odenet": ODE_COLOR}
+TABLE_COLUMNS = (
+    # (source column, heading, width, from the paper?)
+    ("model", "Model", 95, False),
+    ("status", "Status", 105, False),
+    ("test_error", "Test error", 80, False),
+    ("paper_error", "paper", 55, True),
+    ("params", "Params", 70, False),
+    ("paper_params", "paper", 60, True),
+    ("memory", "Memory (activations)", 140, False),
+    ("paper_memory", "paper", 50, True),
+    ("seconds", "s / epoch", 70, False),
+    ("paper_time", "paper time", 70, True),
+    ("nfe_forward", "NFE-F", 55, False),
+    ("nfe_backward", "NFE-B", 55, False),
+)
+TILE = 0.07  # a hidden-state tile's width in units of time t (depth k/L)
+TILE_PX = 40
+HIDDEN_FRAME_WIDTH = round(TILE_PX * 1.1 / TILE)  # x spans t ∈ [-0.05, 1.05]
+
+
+# ---- pure: snapshot -> columns ---------------------------------------------------------------
+def _number(value: float, text: str) -> str:
+    return "–" if math.isnan(value) else text
+
+
+def byte_size(count: float) -> str:
+    for unit, size in (("MB", 1e6), ("KB", 1e3)):
+        if count >= size:
+            return f"{count / size:.2f} {unit}"
+    return f"{count:.0f} B"
+
+
+def status_text(row: ModelRow) -> str:
+    if row.status == "waiting":
+        return "waiting"
+    return f"{row.status} {row.epochs_done}/{row.epochs}" if row.status != "done" else f"done ({row.epochs} ep.)"
+
+
+def table_columns(rows: tuple[ModelRow, ...], batch_size: int) -> dict[str, list[str]]:
+    """One string per cell: the measured values beside the paper's; '–' where there is none."""
+    per_batch = f" / batch of {batch_size}"
+    cells = {name: [] for name, *_ in TABLE_COLUMNS}
+    for row in rows:
+        for name, text in (
+            ("model", row.label),
+            ("status", status_text(row)),
+            ("test_error", _number(row.test_error, f"{row.test_error:.2f} %")),
+            ("paper_error", f"{row.paper.test_error:.2f} %"),
+            ("params", f"{row.params:,}"),
+            ("paper_params", row.paper.params),
+            ("memory", byte_size(row.activation_bytes) + per_batch),
+            ("paper_memory", row.paper.memory),
+            ("seconds", _number(row.seconds_per_epoch, f"{row.seconds_per_epoch:.2f}")),
+            ("paper_time", row.paper.time),
+            ("nfe_forward", _number(row.nfe_forward, f"{row.nfe_forward:.1f}")),
+            ("nfe_backward", _number(row.nfe_backward, f"{row.nfe_backward:.1f}")),
+        ):
+            cells[name].append(text)
+    return cells
+
+
+def error_columns(row: ModelRow) -> dict[str, np.ndarray]:
+    return {"epoch": np.arange(1, len(row.test_errors) + 1, dtype=float), "error": row.test_errors}
+
+
+def memory_columns(sweep: MemorySweep) -> dict[str, np.ndarray]:
+    """The sweep in MB, per batch."""
+    return {
+        "depth": sweep.depths.astype(float),
+        "resnet": sweep.resnet / 1e6,
+        "rknet": sweep.rknet / 1e6,
+        "odenet": sweep.odenet_adjoint / 1e6,
+    }
+
+
+def loss_columns(columns: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
+    """New history rows split by model: each model's training loss against its fractional epoch."""
+    split = {}
+    for index, key in enumerate(MODELS):
+        mine = columns["model"] == index
+        if mine.any():
+            split[key] = {"epoch": columns["epoch"][mine], "loss": columns["loss"][mine]}
+    return split
+
+
+def tile_columns(times: np.ndarray, states: np.ndarray, channels: np.ndarray) -> dict[str, list]:
+    """Feature maps (time, channel, s, s) as image tiles: a column per time, a row per channel (top first)."""
+    columns = {name: [] for name in ("image", "x", "y", "dw", "dh", "t", "channel")}
+    rows = len(channels)
+    for i, t in enumerate(times):
+        for r, channel in enumerate(channels):
+            columns["image"].append(np.flipud(states[i, r]).astype(np.float32))  # Bokeh draws row 0 at the bottom
+            columns["x"].append(float(t) - TILE / 2)
+            columns["y"].append(float(rows - 1 - r) + 0.05)
+            columns["dw"].append(TILE)
+            columns["dh"].append(0.9)
+            columns["t"].append(float(t))
+            columns["channel"].append(int(channel))
+    return columns
+
+
+def symmetric_range(states: np.ndarray) -> float:
+    return float(max(np.abs(states).max(), 1e-6))
+
+
+def predictions_text(hidden: HiddenStates) -> str:
+    return ", ".join(f"{MODEL_LABELS[key]} <b>{guess}</b>" for key, guess in hidden.predictions.items())
+
+
+# ---- the figures -----------------------------------------------------------------------------
+class Table1Figures:
+    """The table, learning curves, the memory sweep and the hidden-state strips; refilled in place."""
+
+    def __init__(self) -> None:
+        self.rows = ColumnDataSource({name: [] for name, *_ in TABLE_COLUMNS}, name="table1-rows")
+        self.table = DataTable(
+            source=self.rows, index_position=None, sortable=False, reorderable=False, height=150, width=955,
+            columns=[
+                TableColumn(field=name, title=title, width=width,
+                            formatter=StringFormatter(text_color="#868e96" if paper else "#111111",
+                                                      font_style="italic" if paper else "normal"))
+                for name, title, width, paper in TABLE_COLUMNS
+            ],
+        )
+        self.losses = {key: figures.source("epoch", "loss", name=f"loss-{key}") for key in MODELS}
+        self.errors = {key: figures.source("epoch", "error", name=f"error-{key}") for key in MODELS}
+        self.memory = figures.source("depth", "resnet", "rknet", "odenet", name="memory-sweep")
+        self.digit = figures.source("image", name="digit")
+        self.tiles = {name: figures.source("image", "x", "y", "dw", "dh", "t", "channel", name=f"hidden-{name}")
+                      for name in ("resnet", "ode")}
+        self.mappers = {name: LinearColorMapper(palette=RdBu11[::-1], low=-1, high=1) for name in self.tiles}
+        self.figures = {
+            "loss": self._loss(), "error": self._error(), "memory": self._memory(),
+        }
+        self.hidden_figures = {"digit": self._digit(), "resnet": self._hidden("resnet"), "ode": self._hidden("ode")}
+        self.figures["error"].x_range = self.figures["loss"].x_range
+
+    def _loss(self):
+        fig = figures.figure("Training loss", "epoch", "cross-entropy (per batch)", y_axis_type="log")
+        lines = [fig.line("epoch", "loss", source=self.losses[key], color=MODEL_COLORS[key], alpha=0.8,
+                          legend_label=MODEL_LABELS[key]) for key in MODELS]
+        figures.hover(fig, lines, [("epoch", "@epoch{0.00}"), ("loss", "@loss{0.000}")])
+        figures.style_legend(fig, "top_right")
+        return fig
+
+    def _error(self):
+        fig = figures.figure("Test error after each epoch", "epoch", "test error (%)", y_axis_type="log")
+        renderers = []
+        for key in MODELS:
+            fig.line("epoch", "error", source=self.errors[key], color=MODEL_COLORS[key], line_width=2,
+                     legend_label=MODEL_LABELS[key])
+            renderers.append(fig.scatter("epoch", "error", source=self.errors[key], color=MODEL_COLORS[key], size=6,
+                                         legend_label=MODEL_LABELS[key]))
+        figures.hover(fig, renderers, [("epoch", "@epoch"), ("test error", "@error{0.00} %")])
+        figures.style_legend(fig, "top_right")
+        return fig
+
+    def _memory(self):
+        fig = figures.figure("Memory kept for the backward pass", "ResNet blocks L · RK4 steps L̃",
+                             "activations per batch (MB)")
+        series = (("resnet", "ResNet: O(L)", RESNET_COLOR), ("rknet", "RK-Net, through the solver: O(L̃)", "#2f9e44"),
+                  ("odenet", "ODE-Net, adjoint: O(1)", ODE_COLOR))
+        renderers = []
+        for column, label, color in series:
+            fig.line("depth", column, source=self.memory, color=color, line_width=2, legend_label=label)
+            renderers.append(fig.scatter("depth", column, source=self.memory, color=color, size=6, legend_label=label))
+        figures.hover(fig, renderers, [("L or L̃", "@depth"), ("ResNet", "@resnet{0.00} MB"),
+                                       ("RK-Net", "@rknet{0.00} MB"), ("ODE-Net", "@odenet{0.00} MB")])
+        figures.style_legend(fig, "top_left")
+        return fig
+
+    def _digit(self):
+        fig = figures.figure("Test digit", "", "", x_range=Range1d(0, 1), y_range=Range1d(0, 1), tools="save")
+        fig.frame_width = fig.frame_height = 4 * TILE_PX
+        fig.image("image", x=0, y=0, dw=1, dh=1, source=self.digit, palette="Greys256")
+        fig.axis.visible = False
+        fig.grid.visible = False
+        return fig
+
+    def _hidden(self, name: str):
+        title = {"resnet": "ResNet: hidden state after each block (depth k/L)",
+                 "ode": "ODE-Net: hidden state h(t) through time"}[name]
+        fig = figures.figure(title, "time t (ResNet: depth k/L)", "channel (most changing first)",
+                             x_range=Range1d(-0.05, 1.05), y_range=Range1d(0, HIDDEN_CHANNELS), tools="hover,save")
+        fig.frame_width, fig.frame_height = HIDDEN_FRAME_WIDTH, round(HIDDEN_CHANNELS * TILE_PX / 0.9)
+        fig.image("image", x="x", y="y", dw="dw", dh="dh", source=self.tiles[name], color_mapper=self.mappers[name])
+        fig.hover.tooltips = [("channel", "@channel"), ("t", "@t{0.00}"), ("value", "@image{0.00}")]
+        fig.yaxis.visible = False
+        fig.grid.visible = False
+        return fig
+
+    # ---- updates (on the session's event loop) --------------------------------------------
+    def show(self, snapshot: Table1Snapshot) -> None:
+        self.rows.data = table_columns(snapshot.rows, snapshot.memory.batch_size)
+        shown = {row.key: row for row in snapshot.rows}
+        for key in MODELS:
+            self.errors[key].data = error_columns(shown[key]) if key in shown else {"epoch": [], "error": []}
+        self.memory.data = memory_columns(snapshot.memory)
+        self.show_hidden(snapshot.hidden)
+
+    def show_hidden(self, hidden: HiddenStates) -> None:
+        self.digit.data = {"image": [np.flipud(hidden.digit)]}
+        self.hidden_figures["digit"].title.text = f"Test digit #{hidden.index}: a {hidden.label}"
+        for name, times, states, channels in (
+            ("resnet", hidden.resnet_depths, hidden.resnet_states, hidden.resnet_channels),
+            ("ode", hidden.ode_times, hidden.ode_states, hidden.ode_channels),
+        ):
+            self.tiles[name].data = tile_columns(times, states, channels)
+            bound = symmetric_range(states)
+            self.mappers[name].update(low=-bound, high=bound)
+            self.hidden_figures[name].y_range.end = len(channels)  # fewer when the model has fewer channels
+
+    def append_history(self, columns: dict[str, np.ndarray]) -> None:
+        for key, new in loss_columns(columns).items():
+            self.losses[key].stream(new)
+
+    def clear_history(self) -> None:
+        for source in self.losses.values():
+            source.data = {"epoch": np.array([], dtype=float), "loss": np.array([], dtype=float)}
