@@ -16,22 +16,26 @@ def saved_activation_bytes(forward: Callable[[], object], parameters: Iterable[t
     """Call ``forward()`` and return its result and the bytes of activations saved for backward.
 
     Each storage is counted once (autograd often saves the same tensor for several operations);
-    storages of ``parameters`` are excluded.
+    storages of ``parameters`` are excluded. Storages are told apart by address, so every one counted
+    is held until ``forward()`` returns: otherwise a tensor saved by a graph that is dropped at once
+    (a validation check, say) could be freed and its address reused by a later activation, which would
+    then go uncounted.
     """
     excluded = {_storage_key(p) for p in parameters}
-    seen: set = set()
+    seen: dict = {}  # address -> the tensor, held so that the address stays its own
     total = 0
 
     def pack(tensor: torch.Tensor):
         nonlocal total
         key = _storage_key(tensor)
         if key not in seen and key not in excluded:
-            seen.add(key)
+            seen[key] = tensor
             total += tensor.untyped_storage().nbytes()
         return tensor
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
         result = forward()
+    seen.clear()
     return result, total
 
 

@@ -78,27 +78,27 @@ class Table1Page(pn.viewable.Viewer):
         experiment, widget = self.experiment, pn.widgets
         labels = {MODEL_LABELS[key]: key for key in MODELS}
         self.digit_slider = linked_input(
-            experiment, "digit", widget.IntSlider(name="Test digit shown", start=0, end=1, value=experiment.digit)
+            experiment, "digit", widget.IntSlider(label="Test digit shown", start=0, end=1, value=experiment.digit)
         )
         return pn.Column(
             pn.pane.Markdown("### Training"),
             self.controls,
-            linked_input(experiment, "models", widget.CheckBoxGroup(name="Models", options=labels, value=experiment.models,
+            linked_input(experiment, "models", widget.CheckBoxGroup(label="Models", options=labels, value=experiment.models,
                                                                    inline=True)),
-            linked_input(experiment, "epochs", widget.IntInput(name="Epochs per model", value=experiment.epochs)),
-            linked_input(experiment, "batch_size", widget.IntInput(name="Batch size", value=experiment.batch_size)),
+            linked_input(experiment, "epochs", widget.IntInput(label="Epochs per model", value=experiment.epochs)),
+            linked_input(experiment, "batch_size", widget.IntInput(label="Batch size", value=experiment.batch_size)),
             linked_input(experiment, "channels",
-                         widget.IntInput(name="Channels of the conv nets (paper: 64)", value=experiment.channels)),
+                         widget.IntInput(label="Channels of the conv nets (paper: 64)", value=experiment.channels)),
             log_slider(experiment, "learning_rate", -4, -1),
             pn.pane.Markdown("### Solvers"),
-            linked_input(experiment, "rk_steps", widget.IntInput(name="RK-Net: RK4 steps L̃", value=experiment.rk_steps)),
+            linked_input(experiment, "rk_steps", widget.IntInput(label="RK-Net: RK4 steps L̃", value=experiment.rk_steps)),
             log_slider(experiment, "rtol", -8, -1),
             log_slider(experiment, "atol", -8, -1),
             widget.Checkbox.from_param(experiment.param.adjoint, label="ODE-Net: backprop by the adjoint (O(1) memory)"),
             pn.pane.Markdown("### Data"),
             linked_input(
                 experiment, "mnist_dir",
-                widget.TextInput(name="MNIST directory (IDX files, raw or .gz)", value=experiment.mnist_dir or "",
+                widget.TextInput(label="MNIST directory (IDX files, raw or .gz)", value=experiment.mnist_dir or "",
                                  placeholder="empty: scikit-learn's 8×8 digits", css_classes=["odeviz-mnist-dir"]),
                 convert=lambda text: text.strip() or None, shown=lambda value: value or "",
             ),

@@ -1,0 +1,133 @@
+"""``odeviz train supervised`` (one model of the paper's Table 1) and ``odeviz table1`` (the whole table)."""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+
+from .common import EXIT_OK, EXIT_STOPPED, UsageError, finite_float, param_error, param_values, run_training
+
+# Command-line option → experiment param. Options left out keep the experiment's defaults.
+SUPERVISED_OPTIONS = {
+    "epochs": "epochs",
+    "batch_size": "batch_size",
+    "channels": "channels",
+    "lr": "learning_rate",
+    "rk_steps": "rk_steps",
+    "rtol": "rtol",
+    "atol": "atol",
+    "adjoint": "adjoint",
+    "mnist_dir": "mnist_dir",
+    "seed": "seed",
+}
+OPTION_OF_PARAM = {param: option.replace("_", "-") for option, param in SUPERVISED_OPTIONS.items()}
+
+
+def _add_options(parser) -> None:
+    from ..digits import MNIST_DIR_VARIABLE
+    from ..experiments import Table1Experiment
+
+    params = Table1Experiment.param
+    parser.add_argument("--json", action="store_true", help="print one JSON object to stdout instead of a table")
+    for option, kind in (("epochs", int), ("batch_size", int), ("channels", int), ("rk_steps", int), ("seed", int),
+                         ("lr", finite_float), ("rtol", finite_float), ("atol", finite_float)):
+        p = params[SUPERVISED_OPTIONS[option]]
+        parser.add_argument(f"--{option.replace('_', '-')}", dest=option, type=kind, default=None,
+                            help=f"{p.doc} (default: {p.default:g})")
+    parser.add_argument("--adjoint", action=argparse.BooleanOptionalAction, default=None,
+                        help=f"{params.adjoint.doc} (default: on)")
+    parser.add_argument("--mnist-dir", dest="mnist_dir", default=None, metavar="DIR",
+                        help=f"train and test on MNIST IDX files in DIR (default: ${MNIST_DIR_VARIABLE}, "
+                             "else scikit-learn's bundled 8×8 digits)")
+
+
+def add_parsers(commands, experiments) -> None:
+    from ..experiments.supervised import MODELS
+
+    one = experiments.add_parser(
+        "supervised", help="one model of the paper's Table 1 on handwritten digits",
+        description="Train one of the Table 1 models on digits and report its row: test error, parameters, "
+                    "activation memory, seconds per epoch, NFE.",
+    )
+    one.add_argument("--model", choices=MODELS, required=True, help="which model to train")
+    _add_options(one)
+    one.set_defaults(run=_train)
+    table = commands.add_parser(
+        "table1", help="the paper's Table 1: train MLP, ResNet, RK-Net and ODE-Net and print the table",
+        description="Train the four Table 1 models one after another on digits and print the table beside the paper's.",
+    )
+    _add_options(table)
+    table.set_defaults(run=_train, model=None)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from ..digits import mnist_dir_from_environment
+    from ..experiments import Table1Experiment
+    from ..experiments.supervised import MODELS
+    from ..nets import configure_torch
+
+    configure_torch()
+    if args.mnist_dir is None:
+        args.mnist_dir = mnist_dir_from_environment()
+    params = {param: getattr(args, option) for option, param in SUPERVISED_OPTIONS.items() if getattr(args, option) is not None}
+    params["models"] = [args.model] if args.model else list(MODELS)
+    try:
+        experiment = Table1Experiment(**params)
+    except ValueError as error:  # out of bounds, or an MNIST directory that cannot be read
+        raise UsageError(param_error(error, OPTION_OF_PARAM)) from None
+    try:
+        experiment.trainer.snapshot_interval = math.inf  # only the final picture is read
+        report = run_training(experiment, experiment.total_iterations())
+        experiment.trainer.refresh()
+        experiment.trainer.wait_idle()
+        snapshot = experiment.trainer.mailbox.latest()
+    finally:
+        experiment.close()
+    rows = [_row_report(row) for row in snapshot.rows]
+    report = {
+        "experiment": "supervised" if args.model else "table1",
+        "dataset": snapshot.dataset, "train_size": snapshot.train_size, "test_size": snapshot.test_size,
+        "batch_size": snapshot.memory.batch_size,
+        "rows": rows, **{k: v for k, v in report.items() if k in ("iterations", "wall_time_seconds", "stopped_early", "message")},
+        "params": {k: v for k, v in param_values(experiment).items() if k not in ("models", "digit")},
+    }
+    print(json.dumps(report) if args.json else _table(report))
+    if report.get("stopped_early"):
+        print(f"odeviz: {report['message']}", file=sys.stderr)
+        return EXIT_STOPPED
+    return EXIT_OK
+
+
+def _row_report(row) -> dict:
+    nan_to_none = lambda value: None if math.isnan(value) else float(value)  # noqa: E731 (JSON has no NaN)
+    return {
+        "model": row.key, "label": row.label, "epochs": row.epochs_done,
+        "test_error_percent": nan_to_none(row.test_error), "params": row.params,
+        "activation_bytes": row.activation_bytes, "seconds_per_epoch": nan_to_none(row.seconds_per_epoch),
+        "nfe_forward": nan_to_none(row.nfe_forward), "nfe_backward": nan_to_none(row.nfe_backward),
+        "test_error_per_epoch": [float(e) for e in row.test_errors],
+        "paper": {"test_error_percent": row.paper.test_error, "params": row.paper.params,
+                  "memory": row.paper.memory, "time": row.paper.time},
+    }
+
+
+def _table(report: dict) -> str:
+    def number(value, text):
+        return "–" if value is None else text.format(value)
+
+    lines = [
+        f"{report['dataset']}: {report['train_size']:,} training / {report['test_size']:,} test images, "
+        f"{report['iterations']} iterations in {report['wall_time_seconds']:.1f} s",
+        f"{'model':<12}{'test error':>11}{'paper':>8}{'params':>10}{'paper':>8}{'memory/batch':>14}{'paper':>7}"
+        f"{'s/epoch':>9}{'NFE-F':>7}{'NFE-B':>7}",
+    ]
+    for row in report["rows"]:
+        paper = row["paper"]
+        lines.append(
+            f"{row['label']:<12}{number(row['test_error_percent'], '{:.2f} %'):>11}{paper['test_error_percent']:>6.2f} %"
+            f"{row['params']:>10,}{paper['params']:>8}{row['activation_bytes'] / 1e6:>11.2f} MB{paper['memory']:>7}"
+            f"{number(row['seconds_per_epoch'], '{:.2f}'):>9}{number(row['nfe_forward'], '{:.1f}'):>7}"
+            f"{number(row['nfe_backward'], '{:.1f}'):>7}"
+        )
+    return "\n".join(lines)
