@@ -48,7 +48,7 @@ class Table1Page(pn.viewable.Viewer):
         self.stream = SessionStream(self.experiment)
         self.figures = Table1Figures()
         self.controls = TrainingControls(experiment=self.experiment, describe=self._describe)
-        self.predictions = pn.pane.HTML("", css_classes=["odeviz-predictions"], width=4 * 40 + 40)
+        self.predictions = pn.pane.HTML("", css_classes=["odeviz-predictions"], width=200)
         self.data_note = pn.pane.HTML("", css_classes=["odeviz-data"], sizing_mode="stretch_width")
         self.stream.on_snapshot(self._show)
         self.stream.on_rows(self.figures.append_history)

@@ -31,7 +31,7 @@ TABLE_COLUMNS = (
     ("nfe_backward", "NFE-B", 55, False),
 )
 TILE = 0.07  # a hidden-state tile's width in units of time t (depth k/L)
-TILE_PX = 40
+TILE_PX = 30
 HIDDEN_FRAME_WIDTH = round(TILE_PX * 1.1 / TILE)  # x spans t ∈ [-0.05, 1.05]
 
 
@@ -208,7 +208,12 @@ class Table1Figures:
 
     # ---- updates (on the session's event loop) --------------------------------------------
     def show(self, snapshot: Table1Snapshot) -> None:
-        self.rows.data = table_columns(snapshot.rows, snapshot.memory.batch_size)
+        cells = table_columns(snapshot.rows, snapshot.memory.batch_size)
+        if cells != self.rows.data:
+            # BokehJS 3.9's DataTable redraws replaced data only when the row count changes (measured
+            # in Chromium): empty it first, in the same message, so every update is drawn.
+            self.rows.data = {name: [] for name in cells}
+            self.rows.data = cells
         shown = {row.key: row for row in snapshot.rows}
         for key in MODELS:
             self.errors[key].data = error_columns(shown[key]) if key in shown else {"epoch": [], "error": []}

@@ -1,0 +1,60 @@
+"""The Table 1 page in a real browser: panel serve + Debian's Chromium driven by Playwright."""
+import pytest
+from playwright.sync_api import expect
+
+from odeviz.testing import REPO, SOURCE_COLUMN_JS, served
+
+pytestmark = pytest.mark.browser
+ARTIFACTS = REPO / "test-artifacts"
+
+
+def test_training_fills_the_table_in_and_bad_input_is_refused(chromium):
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = chromium.page
+    with served("apps/table1.py") as url:
+        page.goto(url)
+        page.wait_for_selector("text=Iteration 0", timeout=90_000)
+
+        def column(name, field):
+            return page.evaluate(SOURCE_COLUMN_JS, [name, field])
+
+        assert column("table1-rows", "model") == ["1-layer MLP", "ResNet", "RK-Net", "ODE-Net"]
+        assert column("table1-rows", "test_error") == ["–"] * 4
+        assert len(column("hidden-ode", "t")) == 13 * 4
+
+        # Zero epochs is refused with a message; the value in force stays.
+        epochs = page.get_by_label("Epochs per model")
+        epochs.fill("0")
+        epochs.press("Enter")
+        page.wait_for_selector("text=/epochs.*must be at least 1/i", timeout=10_000)
+        expect(epochs).to_have_value("8", timeout=5_000)
+        epochs.fill("1")
+        epochs.press("Enter")
+
+        # A missing MNIST directory is refused; the page keeps the bundled digits.
+        mnist = page.locator(".odeviz-mnist-dir input")
+        mnist.fill("/nonexistent/mnist")
+        mnist.press("Enter")
+        page.wait_for_selector("text=/nonexistent.mnist does not exist/", timeout=10_000)
+
+        page.get_by_role("button", name="Train").click()
+        page.wait_for_function(  # the first row fills in while the others wait
+            "() => { const d = Bokeh.documents[0].get_model_by_name('table1-rows').data;"
+            " return d.test_error.length == 4 && d.test_error[0].endsWith('%') && d.status[3] === 'waiting'; }", timeout=60_000,
+        )
+        page.wait_for_function(
+            "() => { const s = Bokeh.documents[0].get_model_by_name('table1-rows').data.status;"
+            " return s.length == 4 && s.every(cell => cell.startsWith('done')); }",
+            timeout=120_000,
+        )
+        page.wait_for_selector("text=Table complete", timeout=10_000)
+        expect(page.locator(".slick-cell", has_text="done (1 ep.)")).to_have_count(4, timeout=10_000)  # what the grid shows
+        errors = [float(cell.rstrip(" %")) for cell in column("table1-rows", "test_error")]
+        assert all(0 <= error <= 100 for error in errors)
+        assert float(column("table1-rows", "nfe_backward")[3]) > 0  # the ODE-Net's adjoint solve
+        for key in ("mlp", "resnet", "rknet", "odenet"):
+            assert len(column(f"loss-{key}", "loss")) > 0 and len(column(f"error-{key}", "error")) == 1
+        memory = column("memory-sweep", "odenet")
+        assert len(set(memory)) == 1 and column("memory-sweep", "rknet")[-1] > 10 * memory[0]
+        page.screenshot(path=str(ARTIFACTS / "table1.png"), full_page=True)
+    assert chromium.errors == [], f"browser console errors: {chromium.errors}"
