@@ -62,7 +62,7 @@ def bundled_digits(seed: int = 0, test_fraction: float = DIGITS_TEST_FRACTION) -
     images = (digits.images / 16.0).astype(np.float32)[:, None]  # grey levels 0–16
     labels = digits.target.astype(np.int64)
     order = np.random.default_rng(seed).permutation(len(labels))
-    test = order[: int(round(test_fraction * len(labels)))]
+    test = order[: round(test_fraction * len(labels))]
     train = order[len(test):]
     return DigitData("8×8 digits", images[train], labels[train], images[test], labels[test])
 

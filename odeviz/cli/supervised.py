@@ -6,7 +6,15 @@ import json
 import math
 import sys
 
-from .common import EXIT_OK, EXIT_STOPPED, UsageError, finite_float, param_error, param_values, run_training
+from .common import (
+    EXIT_OK,
+    EXIT_STOPPED,
+    UsageError,
+    finite_float,
+    param_error,
+    param_values,
+    run_training,
+)
 
 # Command-line option → experiment param. Options left out keep the experiment's defaults.
 SUPERVISED_OPTIONS = {
@@ -100,7 +108,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _row_report(row) -> dict:
-    nan_to_none = lambda value: None if math.isnan(value) else float(value)  # noqa: E731 (JSON has no NaN)
+    nan_to_none = lambda value: None if math.isnan(value) else float(value)  # JSON has no NaN
     return {
         "model": row.key, "label": row.label, "epochs": row.epochs_done,
         "test_error_percent": nan_to_none(row.test_error), "params": row.params,

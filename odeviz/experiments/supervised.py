@@ -233,7 +233,7 @@ class Table1Experiment(Experiment):
             values = []
             for depth in MEMORY_DEPTHS:
                 model = build(int(depth))
-                values.append(saved_activation_bytes(lambda: forward(model, int(depth)), model.parameters())[1])
+                values.append(saved_activation_bytes(lambda m=model, d=int(depth): forward(m, d), model.parameters())[1])
             return np.array(values, dtype=float)
 
         def through_solver(adjoint: bool):

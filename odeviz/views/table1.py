@@ -63,7 +63,7 @@ class Table1Page(pn.viewable.Viewer):
 
     # ---- layout ---------------------------------------------------------------------------
     def _main(self) -> pn.Column:
-        plot = lambda fig: pn.pane.Bokeh(fig, margin=(0, 4))  # noqa: E731
+        plot = lambda fig: pn.pane.Bokeh(fig, margin=(0, 4))
         hidden = self.figures.hidden_figures
         return pn.Column(
             pn.pane.Markdown(f"## {self.title}", margin=(0, 10)),

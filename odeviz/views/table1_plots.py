@@ -7,10 +7,25 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from bokeh.models import ColumnDataSource, DataTable, LinearColorMapper, Range1d, StringFormatter, TableColumn
+from bokeh.models import (
+    ColumnDataSource,
+    DataTable,
+    LinearColorMapper,
+    Range1d,
+    StringFormatter,
+    TableColumn,
+)
 from bokeh.palettes import RdBu11
 
-from ..experiments.supervised import HIDDEN_CHANNELS, MODEL_LABELS, MODELS, HiddenStates, MemorySweep, ModelRow, Table1Snapshot
+from ..experiments.supervised import (
+    HIDDEN_CHANNELS,
+    MODEL_LABELS,
+    MODELS,
+    HiddenStates,
+    MemorySweep,
+    ModelRow,
+    Table1Snapshot,
+)
 from . import figures
 from .figures import ODE_COLOR, RESNET_COLOR
 
