@@ -28,7 +28,10 @@ from .base import Experiment, Real
 DISPLAY_TIMES = np.linspace(0.0, 1.0, 41)
 FIELD_EVERY = 4  # the field is drawn at every 4th display time: t = 0, 0.1, …, 1
 FIELD_GRID = 17  # arrows per side
-MAP_RESOLUTION = 48  # pixels per side of the decision map
+MAP_RESOLUTION = 40  # pixels per side of the decision map
+# A picture (one solve of data, probes and map pixels, and the field grid) costs ~50 ms: at 5 per second
+# it takes a quarter of the training thread, where the default 10 took most of it.
+SNAPSHOT_INTERVAL = 0.2
 MAX_PROBES = 24
 BOX_STEP = 0.5  # the state-space box grows in these units, so axes do not jitter frame to frame
 
@@ -89,6 +92,7 @@ class ClassifierExperiment(Experiment):
     augment = param.Integer(
         0, bounds=(0, 3), doc="zero dimensions appended to the input (Augmented Neural ODEs): room for the flow to move"
     )
+    learning_rate = Real(3e-2, bounds=(1e-5, 10.0), doc="Adam's step size, read at every iteration (changes apply mid-training)")
     width = param.Integer(32, bounds=(4, 256), doc="hidden units of the vector field f(h, t)")
     batch_size = param.Integer(128, bounds=(8, 4096), doc="points per training iteration (at most all of them)")
     regularization = Real(
@@ -109,6 +113,7 @@ class ClassifierExperiment(Experiment):
     def __init__(self, **params) -> None:
         self._probes: list[tuple[float, float]] = []  # only touched on the training thread
         super().__init__(**params)
+        self.trainer.snapshot_interval = SNAPSHOT_INTERVAL
 
     def _build(self) -> None:
         self._dataset, self._augment = self.dataset, self.augment
