@@ -93,3 +93,37 @@ def test_pure_column_builders():
     np.testing.assert_array_equal(line["x"][:2], states[:, 0, 0])
     assert list(drawn_indices(5, 10)) == [0, 1, 2, 3, 4]
     assert len(drawn_indices(1000, 300)) == 300 and drawn_indices(1000, 300)[-1] == 999
+
+
+def test_figure3_page_draws_the_four_panels_and_memory():
+    from odeviz.experiments import Figure3Experiment
+    from odeviz.views import Figure3Page
+
+    page = Figure3Page(experiment=Figure3Experiment(samples=128, sweep_points=64))
+    try:
+        root = pn.panel(page).get_root()
+        assert PAGES["figure3"] is Figure3Page
+        settle(page)
+        (sweep,) = sources(root, "sweep")
+        (memory,) = sources(root, "memory")
+        assert len(sweep.data["nfe"]) == 8 and (np.diff(sweep.data["nfe"]) >= 0).all()
+        assert list(memory.data["steps"]) == [8, 16, 32, 64, 128, 256, 512]
+        assert len(set(memory.data["adjoint_kb"])) == 1 and memory.data["direct_kb"][-1] > 50 * memory.data["direct_kb"][0]
+        assert len(sources(root, "current-setting")[0].data["nfe"]) == 1
+        page.experiment.step(4)
+        settle(page)
+        page.stream.poll()  # the sweep after the steps, then its picture
+        history = page.figures.history.data
+        assert len(history["iteration"]) == 4 and (np.asarray(history["nfe_backward"]) > 0).all()
+        assert np.isfinite(page.figures.ratio) and "mean ratio" in page.figures.figures["backward"].title.text
+        assert "NFE-backward / NFE-forward" in page.readout.object
+        nfe_before = page.experiment.measurements.latest().current.nfe_forward
+        rtol = next(w for w in page._layout.select(pn.widgets.DiscreteSlider) if w.label == "Rtol")
+        atol = next(w for w in page._layout.select(pn.widgets.DiscreteSlider) if w.label == "Atol")
+        rtol.value, atol.value = 1e-8, 1e-8
+        settle(page)
+        marker = sources(root, "current-setting")[0].data
+        assert list(marker["rtol"]) == [1e-8] and marker["nfe"][0] > nfe_before
+        assert "rtol 1e-08" in page.readout.object
+    finally:
+        page.stream.stop()

@@ -5,6 +5,8 @@ Shared plumbing lives here; each experiment's commands live in a module of this 
 
     odeviz serve [--port 5006] [--show] [--address ADDR]
     odeviz train continuity --iters 300 [--json] [--target cubic] [--depth 8] [--rtol 1e-3] …
+    odeviz train classifier --data moons --iters 300 [--json] [--augment 1] [--regularization 0.1] …
+    odeviz fig3 [--iters 200] [--json] [--seminorm] …
 
 Bad values get one line on stderr naming the option and exit code 2; a training run that stops
 itself (NaN loss, step-size underflow, too many evaluations) says why on stderr and exits 1.
@@ -14,11 +16,11 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from . import continuity, serve
+from . import classifier, continuity, serve
 from .common import EXIT_INTERRUPTED, EXIT_USAGE, Parser, UsageError
 
 # Each module adds its subcommands: ``odeviz <command>`` and ``odeviz train <experiment>``.
-COMMANDS = (serve, continuity)
+COMMANDS = (serve, continuity, classifier)
 
 
 def build_parser() -> Parser:

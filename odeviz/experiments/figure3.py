@@ -148,7 +148,7 @@ class Figure3Experiment(ClassifierExperiment):
         self._swept_version = self.weights_version
         field = copy.deepcopy(self.model["field"]).double().eval()
         h0 = self.lift(self.train_x[: self.sweep_points]).double()
-        self._publish_measured(activity="reference solve (dopri8 at 1e-12)", progress=0.0)
+        self._publish_measured(activity="reference solve (dopri8 at 1e-12)", progress=0.0, current=None)
         reference = reference_solution(field, h0, token=token)
         self._swept = (field, h0, reference)
         total = len(SWEEP_TOLERANCES)
