@@ -92,7 +92,6 @@ class ClassifierExperiment(Experiment):
     augment = param.Integer(
         0, bounds=(0, 3), doc="zero dimensions appended to the input (Augmented Neural ODEs): room for the flow to move"
     )
-    learning_rate = Real(3e-2, bounds=(1e-5, 10.0), doc="Adam's step size, read at every iteration (changes apply mid-training)")
     width = param.Integer(32, bounds=(4, 256), doc="hidden units of the vector field f(h, t)")
     batch_size = param.Integer(128, bounds=(8, 4096), doc="points per training iteration (at most all of them)")
     regularization = Real(

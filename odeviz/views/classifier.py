@@ -49,6 +49,15 @@ def classifier_settings(experiment: ClassifierExperiment) -> tuple[list, list]:
     return model, solver
 
 
+def page_header(title: str, intro: str, controls: TrainingControls) -> pn.Column:
+    """Title, a paragraph of what to look at, and the training status line."""
+    return pn.Column(
+        pn.pane.Markdown(f"## {title}", margin=(0, 10)),
+        pn.pane.Markdown(intro, margin=(0, 10), styles={"max-width": "1100px", "color": "#444"}),
+        controls.status_line,
+    )
+
+
 def describe_training(experiment: ClassifierExperiment) -> str:
     """The page-specific part of the status line: last loss, accuracy and evaluations of f."""
     history = experiment.trainer.history
@@ -95,18 +104,10 @@ class ClassifierPage(pn.viewable.Viewer):
         plots = self.figures.figures
         field = pn.Column(self.time, pn.pane.Bokeh(plots["field"]), margin=(0, 4))
         others = (pn.pane.Bokeh(plots[name], margin=(0, 4)) for name in ("trajectories", "decision", "loss", "nfe"))
-        self._layout = pn.Row(
-            self._sidebar(), pn.Column(self._header(), pn.FlexBox(field, *others)), sizing_mode="stretch_width"
-        )
+        header = page_header(self.title, INTRO, self.controls)
+        self._layout = pn.Row(self._sidebar(), pn.Column(header, pn.FlexBox(field, *others)), sizing_mode="stretch_width")
 
     # ---- layout ---------------------------------------------------------------------------
-    def _header(self) -> pn.Column:
-        return pn.Column(
-            pn.pane.Markdown(f"## {self.title}", margin=(0, 10)),
-            pn.pane.Markdown(INTRO, margin=(0, 10), styles={"max-width": "1100px", "color": "#444"}),
-            self.controls.status_line,
-        )
-
     def _sidebar(self) -> pn.Column:
         model, solver = classifier_settings(self.experiment)
         clear = pn.widgets.Button(label="Clear probes", variant="outline", width=120)

@@ -6,7 +6,7 @@ import panel as pn
 import param
 
 from ..experiments import Figure3Experiment
-from .classifier import SIDEBAR_STYLE, classifier_settings, describe_training
+from .classifier import SIDEBAR_STYLE, classifier_settings, describe_training, page_header
 from .controls import TrainingControls, reporting_errors
 from .figure3_plots import PAPER_RATIO, Figure3Figures
 from .streaming import SessionStream
@@ -49,14 +49,8 @@ class Figure3Page(pn.viewable.Viewer):
         self._poll_measurements()
         self.controls.update()
         plots = pn.FlexBox(*(pn.pane.Bokeh(figure, margin=(0, 4)) for figure in self.figures.figures.values()))
-        self._layout = pn.Row(self._sidebar(), pn.Column(self._header(), plots), sizing_mode="stretch_width")
-
-    def _header(self) -> pn.Column:
-        return pn.Column(
-            pn.pane.Markdown(f"## {self.title}", margin=(0, 10)),
-            pn.pane.Markdown(INTRO, margin=(0, 10), styles={"max-width": "1100px", "color": "#444"}),
-            self.controls.status_line,
-        )
+        header = page_header(self.title, INTRO, self.controls)
+        self._layout = pn.Row(self._sidebar(), pn.Column(header, plots), sizing_mode="stretch_width")
 
     def _sidebar(self) -> pn.Column:
         model, solver = classifier_settings(self.experiment)
