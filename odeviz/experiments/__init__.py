@@ -1,11 +1,14 @@
 """The model layer: experiments as ``param.Parameterized`` objects that train in the background."""
 from .base import Experiment
+from .classifier import ClassifierExperiment, ClassifierSnapshot
 from .continuity import ContinuityExperiment, ContinuitySnapshot
+from .figure3 import Figure3Experiment, Figure3Measurements
 from .stream import History, Mailbox
 from .supervised import Table1Experiment, Table1Snapshot
 from .trainer import Trainer, TrainingComplete, TrainingDiverged
 
 __all__ = [
-    "ContinuityExperiment", "ContinuitySnapshot", "Experiment", "History", "Mailbox", "Table1Experiment",
-    "Table1Snapshot", "Trainer", "TrainingComplete", "TrainingDiverged",
+    "ClassifierExperiment", "ClassifierSnapshot", "ContinuityExperiment", "ContinuitySnapshot", "Experiment",
+    "Figure3Experiment", "Figure3Measurements", "History", "Mailbox", "Table1Experiment", "Table1Snapshot",
+    "Trainer", "TrainingComplete", "TrainingDiverged",
 ]

@@ -1,8 +1,15 @@
 """Views: one ``pn.viewable.Viewer`` per page, drawing experiments' snapshots. No torch here."""
+from .classifier import ClassifierPage
 from .continuity import ContinuityPage
+from .figure3 import Figure3Page
 from .table1 import Table1Page
 
-# Every page odeviz serves, by URL slug.
-PAGES = {"continuity": ContinuityPage, "table1": Table1Page}
+# Every page odeviz serves, by URL slug, in the order of the index (the order of the paper's story).
+PAGES = {
+    "continuity": ContinuityPage,
+    "classifier": ClassifierPage,
+    "figure3": Figure3Page,
+    "table1": Table1Page,
+}
 
-__all__ = ["PAGES", "ContinuityPage", "Table1Page"]
+__all__ = ["PAGES", "ClassifierPage", "ContinuityPage", "Figure3Page", "Table1Page"]

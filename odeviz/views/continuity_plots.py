@@ -14,6 +14,7 @@ from bokeh.models import Range1d
 from ..data import CONTINUITY_TARGETS
 from ..experiments.continuity import ContinuitySnapshot
 from . import figures
+from .arrows import SEGMENTS_PER_ARROW, arrow_segments
 from .figures import BACKWARD_COLOR, FRAME_HEIGHT, FRAME_WIDTH, ODE_COLOR, RESNET_COLOR, TARGET_COLOR
 
 T_LABEL, H_LABEL = "time t   (ResNet: depth k/L)", "hidden state h"
@@ -55,25 +56,14 @@ def evaluation_columns(snapshot: ContinuitySnapshot) -> dict[str, np.ndarray]:
 
 
 def arrow_columns(snapshot: ContinuitySnapshot, length_px: float = 14.0, head_px: float = 4.5):
-    """dh/dt = f(t, h) as arrows of one on-screen length along (1, f) in the (t, h) plane.
-
-    Directions are computed in pixels of the fixed-size frame, so the drawn slopes are the true
-    slopes of the trajectories whatever the extent of the axes.
-    """
+    """dh/dt = f(t, h) as arrows of one on-screen length along (1, f) in the (t, h) plane: the drawn
+    slopes are the true slopes of the trajectories (see :mod:`.arrows`)."""
     low, high = snapshot.h_range
-    px_per_t, px_per_h = FRAME_WIDTH / 1.0, FRAME_HEIGHT / (high - low)
-    dx, dy = np.full_like(snapshot.field_dh, px_per_t), snapshot.field_dh * px_per_h
-    norm = np.hypot(dx, dy)
-    ux, uy = dx / norm, dy / norm
-    tip_t = snapshot.field_t + 0.5 * length_px * ux / px_per_t
-    tip_h = snapshot.field_h + 0.5 * length_px * uy / px_per_h
-    parts = [(2 * snapshot.field_t - tip_t, 2 * snapshot.field_h - tip_h, tip_t, tip_h)]
-    for angle in (2.6, -2.6):  # the two strokes of the head, ±149° from the shaft
-        hx = ux * np.cos(angle) - uy * np.sin(angle)
-        hy = ux * np.sin(angle) + uy * np.cos(angle)
-        parts.append((tip_t, tip_h, tip_t + head_px * hx / px_per_t, tip_h + head_px * hy / px_per_h))
-    t, h, t_end, h_end = (np.concatenate(column) for column in zip(*parts))
-    return {"t": t, "h": h, "t_end": t_end, "h_end": h_end, "dhdt": np.tile(snapshot.field_dh, len(parts))}
+    t, h, t_end, h_end = arrow_segments(
+        snapshot.field_t, snapshot.field_h, np.ones_like(snapshot.field_dh), snapshot.field_dh,
+        FRAME_WIDTH / 1.0, FRAME_HEIGHT / (high - low), length_px, head_px,
+    )
+    return {"t": t, "h": h, "t_end": t_end, "h_end": h_end, "dhdt": np.tile(snapshot.field_dh, SEGMENTS_PER_ARROW)}
 
 
 def learned_map_columns(snapshot: ContinuitySnapshot) -> dict[str, dict[str, np.ndarray]]:

@@ -134,3 +134,20 @@ class TrainingControls(pn.viewable.Viewer):
 
     def __panel__(self):
         return pn.Column(pn.Row(self.train_button, self.step_button, self.reset_button), self.alert)
+
+
+def checked_input(owner: param.Parameterized, name: str, widget_class=pn.widgets.FloatInput, **kwargs) -> pn.widgets.Widget:
+    """A number box linked both ways to ``owner.name`` that accepts any typed value: one the param's
+    bounds refuse becomes a message in the page, and the box shows the param's value again."""
+    widget = widget_class(label=owner.param[name].label, value=getattr(owner, name), **kwargs)
+
+    def apply(event) -> None:
+        try:
+            setattr(owner, name, event.new)
+        except ValueError as error:
+            notify_error(str(error))
+            widget.value = getattr(owner, name)
+
+    widget.param.watch(apply, "value")
+    owner.param.watch(lambda event: setattr(widget, "value", event.new), name)
+    return widget

@@ -1,0 +1,174 @@
+"""``odeviz train classifier`` (the 2-D ODE-Net classifier, headless) and ``odeviz fig3`` (the paper's
+Figure 3 measured on one: tolerance sweep, NFE-backward against forward, NFE over training, memory)."""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+
+from .common import EXIT_OK, EXIT_STOPPED, UsageError, finite_float, param_error, param_values, run_training
+
+# Command-line option → experiment param. Options left out keep the experiment's defaults.
+CLASSIFIER_OPTIONS = {
+    "data": "dataset", "noise": "noise", "samples": "samples", "augment": "augment", "width": "width",
+    "batch_size": "batch_size", "regularization": "regularization", "method": "method", "rtol": "rtol",
+    "atol": "atol", "lr": "learning_rate", "seed": "seed", "adjoint": "adjoint", "seminorm": "seminorm",
+    "max_nfe": "max_nfe",
+}
+OPTION_OF_PARAM = {param: option.replace("_", "-") for option, param in CLASSIFIER_OPTIONS.items()}
+
+
+def _add_classifier_options(parser, default_iters: int) -> None:
+    from ..experiments import ClassifierExperiment
+
+    params = ClassifierExperiment.param
+
+    def option(name: str, kind=finite_float, **kwargs):
+        param = params[CLASSIFIER_OPTIONS[name.replace("-", "_")]]
+        parser.add_argument(f"--{name}", type=kind, default=None, help=f"{param.doc} (default: {param.default})", **kwargs)
+
+    parser.add_argument("--iters", type=int, default=default_iters, help=f"training iterations (default: {default_iters})")
+    parser.add_argument("--json", action="store_true", help="print one JSON object to stdout instead of a summary")
+    parser.add_argument("--data", choices=params.dataset.objects, default=None,
+                        help=f"{params.dataset.doc} (default: {params.dataset.default})")
+    option("noise")
+    for name in ("samples", "augment", "width", "batch-size", "seed", "max-nfe"):
+        option(name, int)
+    option("regularization")
+    parser.add_argument("--method", choices=params.method.objects, default=None, metavar="METHOD",
+                        help=f"{params.method.doc}: {', '.join(params.method.objects)} (default: {params.method.default})")
+    option("rtol")
+    option("atol")
+    option("lr")
+    parser.add_argument("--adjoint", action=argparse.BooleanOptionalAction, default=None,
+                        help=f"{params.adjoint.doc} (default: on)")
+    parser.add_argument("--seminorm", action=argparse.BooleanOptionalAction, default=None,
+                        help=f"{params.seminorm.doc} (default: off)")
+
+
+def add_parsers(commands, experiments) -> None:
+    train = experiments.add_parser(
+        "classifier", help="a 2-D ODE-Net classifier (moons, circles, spirals, xor, checkerboard)",
+        description="Train an ODE-Net classifier on 2-D data and report accuracy, loss and NFE.",
+    )
+    _add_classifier_options(train, default_iters=300)
+    train.set_defaults(run=_train_classifier)
+    fig3 = commands.add_parser(
+        "fig3", help="the paper's Figure 3 and the memory of backprop vs adjoint, measured on a classifier",
+        description="Train a classifier with the adjoint, then sweep the tolerance 1e-1 … 1e-8 (NFE, error, time), "
+                    "report NFE-forward/backward over training and the memory of direct backprop vs the adjoint.",
+    )
+    _add_classifier_options(fig3, default_iters=200)
+    fig3.set_defaults(run=_figure3)
+
+
+def _experiment(cls, args: argparse.Namespace):
+    from ..nets import configure_torch
+
+    if args.iters < 1:
+        raise UsageError(f"--iters must be at least 1, not {args.iters}")
+    configure_torch()
+    params = {param: getattr(args, option) for option, param in CLASSIFIER_OPTIONS.items() if getattr(args, option) is not None}
+    try:
+        experiment = cls(**params)
+    except ValueError as error:
+        raise UsageError(param_error(error, OPTION_OF_PARAM)) from None
+    experiment.trainer.snapshot_interval = math.inf  # nobody looks at intermediate pictures here
+    return experiment
+
+
+def _finish(report: dict, as_json: bool, summary) -> int:
+    print(json.dumps(report) if as_json else summary(report))
+    if report.get("stopped_early"):
+        print(f"odeviz: {report['message']}", file=sys.stderr)
+        return EXIT_STOPPED
+    return EXIT_OK
+
+
+def _train_classifier(args: argparse.Namespace) -> int:
+    from ..experiments import ClassifierExperiment
+
+    experiment = _experiment(ClassifierExperiment, args)
+    try:
+        report = run_training(experiment, args.iters)
+        snapshot = experiment.trainer.mailbox.latest()
+    finally:
+        experiment.close()
+    if snapshot is not None:
+        report.update(accuracy=snapshot.accuracy, loss_all_points=snapshot.loss)
+    report = {"experiment": "classifier", **report, "params": param_values(experiment)}
+    return _finish(report, args.json, _classifier_summary)
+
+
+def _classifier_summary(report: dict) -> str:
+    p, nfe_f, nfe_b = report["params"], report["nfe_forward"], report["nfe_backward"]
+    lines = [
+        f"classifier: {report['iterations']} iterations in {report['wall_time_seconds']:.1f} s "
+        f"({report['iterations_per_second']:.1f} it/s)",
+        f"  {p['dataset']} ({p['samples']} points, noise {p['noise']:g}), augment {p['augment']}, width {p['width']}, "
+        f"{p['method']} rtol={p['rtol']:g} atol={p['atol']:g}, adjoint {'on' if p['adjoint'] else 'off'}, "
+        f"lr={p['learning_rate']:g}, penalty {p['regularization']:g}",
+    ]
+    if "accuracy" in report:
+        lines.append(f"  accuracy {100 * report['accuracy']:.1f} % on all points, cross-entropy {report['loss_all_points']:.4g}")
+    if nfe_f["last"] is not None:
+        lines.append(f"  NFE forward mean {nfe_f['mean']:.1f} / max {nfe_f['max']} / last {nfe_f['last']}; "
+                     f"backward mean {nfe_b['mean']:.1f} / max {nfe_b['max']} / last {nfe_b['last']}")
+    return "\n".join(lines)
+
+
+def _figure3(args: argparse.Namespace) -> int:
+    from ..experiments import Figure3Experiment
+
+    experiment = _experiment(Figure3Experiment, args)
+    try:
+        report = run_training(experiment, args.iters)
+        experiment.trainer.wait_idle(600)  # the sweep of the final weights runs once training stops
+        measured = experiment.measurements.latest()
+        _, history = experiment.trainer.history.since(0)
+        ratio = experiment.nfe_ratio()
+    finally:
+        experiment.close()
+    sweep, memory, current = measured.sweep, measured.memory, measured.current
+    report = {
+        "experiment": "figure3",
+        "iterations": report["iterations"],
+        "iterations_per_second": report["iterations_per_second"],
+        "swept_at_iteration": measured.iteration,
+        "a_b_tolerance_sweep": {
+            "method": sweep.method, "tolerance": sweep.tolerances.tolist(), "nfe_forward": sweep.nfe_forward.tolist(),
+            "error": sweep.error.tolist(), "wall_time_seconds": sweep.wall_time.tolist(),
+        },
+        "current_setting": None if current is None else {
+            "rtol": current.rtol, "atol": current.atol, "nfe_forward": current.nfe_forward, "error": current.error,
+            "wall_time_seconds": current.wall_time,
+        },
+        "c_nfe_backward_vs_forward": {
+            "nfe_forward": history["nfe_forward"].tolist(), "nfe_backward": history["nfe_backward"].tolist(),
+            "mean_ratio": None if math.isnan(ratio) else ratio,
+        },
+        "d_nfe_over_training": {"iteration": history["iteration"].tolist(), "nfe_forward": history["nfe_forward"].tolist()},
+        "memory": {
+            "method": memory.method, "batch": memory.batch, "steps": memory.steps.tolist(),
+            "direct_bytes": memory.direct_bytes.tolist(), "adjoint_bytes": memory.adjoint_bytes.tolist(),
+        },
+        "params": param_values(experiment),
+    }
+    if experiment.trainer.message:
+        report.update(stopped_early=True, message=experiment.trainer.message)
+    return _finish(report, args.json, _figure3_summary)
+
+
+def _figure3_summary(report: dict) -> str:
+    sweep, ratio, memory = report["a_b_tolerance_sweep"], report["c_nfe_backward_vs_forward"], report["memory"]
+    lines = [f"figure3: {report['iterations']} training iterations, tolerance sweep of the final weights "
+             f"({sweep['method']}, error against dopri8 at 1e-12)", "  tolerance   NFE-F   error      time"]
+    for tolerance, nfe, error, wall in zip(sweep["tolerance"], sweep["nfe_forward"], sweep["error"], sweep["wall_time_seconds"]):
+        lines.append(f"  {tolerance:9.0e}   {nfe:5.0f}   {error:9.2e}  {1e3 * wall:6.2f} ms")
+    if ratio["mean_ratio"] is not None:
+        lines.append(f"  NFE-backward / NFE-forward over training: {ratio['mean_ratio']:.2f} (the paper: about 0.5)")
+    lines.append(f"  memory kept for backward ({memory['method']}, batch {memory['batch']}):")
+    for steps, direct, adjoint in zip(memory["steps"], memory["direct_bytes"], memory["adjoint_bytes"]):
+        lines.append(f"    {steps:4d} steps: through the solver {direct / 1024:9.1f} KiB, adjoint {adjoint / 1024:5.1f} KiB")
+    return "\n".join(lines)

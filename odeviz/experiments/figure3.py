@@ -1,0 +1,194 @@
+"""The paper's Figure 3, measured live on a 2-D ODE-Net classifier as it trains.
+
+A :class:`Figure3Experiment` is a :class:`ClassifierExperiment` that also measures, on its own
+training thread (between iterations, so the weights never change under a measurement):
+
+- a tolerance sweep 1e-1 … 1e-8 of a float64 copy of the learned field: NFE-forward against the
+  error of h(1) relative to a dopri8 solution at 1e-12 (panel a) and against wall time (panel b);
+- the same three numbers at the current rtol/atol/method on that copy (the marker on a and b),
+  re-measured as soon as a slider moves;
+- the bytes of activations kept for backward by direct backprop and by the adjoint on fixed grids
+  of 8 … 512 RK4 steps (the O(L̃) against O(1) claim), once per architecture.
+
+NFE-forward against NFE-backward (panel c) and against iteration (panel d) are the trainer's history.
+Sweeps run while paused (once per new weights) and every ``sweep_every`` iterations while training;
+each publishes its partial results to :attr:`measurements` as it goes, and ``cancel_measurements``,
+reset and close stop it within one evaluation of f.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, replace
+
+import numpy as np
+import param
+import torch
+
+from ..measure import MEMORY_STEPS, SWEEP_TOLERANCES, MemoryBySteps, ToleranceSweep, memory_by_steps
+from ..measure import measure_solve, nfe_ratio, reference_solution, tolerance_sweep
+from ..solve import ADAPTIVE_METHODS, CancelToken, SolveCancelled, SolverError
+from .classifier import ClassifierExperiment, ClassifierSnapshot
+from .stream import Mailbox
+
+MEMORY_BATCH = 64
+
+
+@dataclass(frozen=True)
+class SolverSetting:
+    """NFE, error and wall time of one solve of the measured batch at the current slider values."""
+
+    method: str
+    rtol: float
+    atol: float
+    nfe_forward: float
+    error: float
+    wall_time: float
+    failure: str = ""
+
+
+@dataclass(frozen=True)
+class Figure3Measurements:
+    """What the Figure 3 page draws besides the training history. ``None`` until first measured."""
+
+    iteration: int = 0  # training iteration of the weights the sweep measured
+    sweep: ToleranceSweep | None = None
+    current: SolverSetting | None = None
+    memory: MemoryBySteps | None = None
+    activity: str = ""  # what is being measured right now, "" when idle
+    progress: float = 1.0  # of the activity, 0 … 1
+
+
+class Figure3Experiment(ClassifierExperiment):
+    """A classifier whose solver cost is measured as it trains (the paper's Figure 3)."""
+
+    sweep_every = param.Integer(
+        100, bounds=(0, 100_000), doc="while training, sweep the tolerances again every this many iterations (0: only when paused)"
+    )
+    sweep_points = param.Integer(256, bounds=(8, 4096), doc="training points solved in each tolerance measurement")
+
+    def __init__(self, **params) -> None:
+        self.measurements = Mailbox()
+        self._measured = Figure3Measurements()
+        self._measure_token = CancelToken()
+        self._measure_pending = False
+        self._sweep_wanted = True
+        self._memory_key = None
+        self._swept_version = None
+        self._swept: tuple[torch.nn.Module, torch.Tensor, torch.Tensor] | None = None  # field, h0, reference
+        super().__init__(**params)
+
+    # ---- control, from any thread -----------------------------------------------------------
+    def measure(self) -> None:
+        """Sweep the tolerances again now (on the training thread, between iterations)."""
+        self._sweep_wanted = True
+        self.trainer.refresh()
+
+    def cancel_measurements(self) -> None:
+        self._measure_token.cancel()
+
+    def reset(self) -> None:
+        self.cancel_measurements()
+        super().reset()
+
+    def close(self) -> None:
+        self.cancel_measurements()
+        super().close()
+
+    def nfe_ratio(self) -> float:
+        """Mean NFE-backward / NFE-forward over the iterations trained with the adjoint."""
+        _, columns = self.trainer.history.since(0)
+        return nfe_ratio(columns.get("nfe_forward", []), columns.get("nfe_backward", []))
+
+    # ---- on the training thread -------------------------------------------------------------
+    def _build(self) -> None:
+        super()._build()
+        self._swept, self._swept_version, self._sweep_wanted = None, None, True
+        self._publish_measured(sweep=None, current=None, iteration=0)
+
+    def snapshot(self, token: CancelToken, iteration: int) -> ClassifierSnapshot:
+        picture = super().snapshot(token, iteration)
+        if not self._measure_pending and any(self._due(iteration).values()):
+            self._measure_pending = True
+            self.trainer.submit(lambda: self._measure(iteration))  # after this picture is published
+        return picture
+
+    def _due(self, iteration: int) -> dict[str, bool]:
+        new_weights = self._swept_version != self.weights_version
+        every = self.sweep_every
+        sweep = self._sweep_wanted or new_weights and (
+            not self.trainer.running or (every > 0 and iteration - self._measured.iteration >= every)
+        )
+        current = self._measured.current
+        setting = (self._sweep_method(), self.rtol, self.atol)
+        return {
+            "sweep": sweep,
+            "current": self._swept is not None and (current is None or (current.method, current.rtol, current.atol) != setting),
+            "memory": self._memory_key != (self.dim, self.width),
+        }
+
+    def _measure(self, iteration: int) -> None:
+        self._measure_pending = False
+        due = self._due(iteration)
+        self._measure_token = token = CancelToken()
+        try:
+            if due["sweep"]:
+                self._sweep(token, iteration)
+            if due["sweep"] or due["current"]:
+                self._measure_current(token)
+            if due["memory"]:
+                self._measure_memory(token)
+        except SolveCancelled:
+            self._publish_measured(activity="")
+
+    def _sweep_method(self) -> str:
+        return self.method if self.method in ADAPTIVE_METHODS else "dopri5"
+
+    def _sweep(self, token: CancelToken, iteration: int) -> None:
+        self._sweep_wanted = False
+        self._swept_version = self.weights_version
+        field = copy.deepcopy(self.model["field"]).double().eval()
+        h0 = self.lift(self.train_x[: self.sweep_points]).double()
+        self._publish_measured(activity="reference solve (dopri8 at 1e-12)", progress=0.0, current=None)
+        reference = reference_solution(field, h0, token=token)
+        self._swept = (field, h0, reference)
+        total = len(SWEEP_TOLERANCES)
+
+        def progress(partial: ToleranceSweep) -> None:
+            done = len(partial.tolerances)
+            self._publish_measured(sweep=partial, iteration=iteration, progress=done / total,
+                                   activity=f"tolerance sweep {done}/{total}" if done < total else "")
+
+        tolerance_sweep(field, h0, SWEEP_TOLERANCES, self._sweep_method(), reference=reference, token=token,
+                        max_nfe=self.max_nfe, on_progress=progress)
+
+    def _measure_current(self, token: CancelToken) -> None:
+        field, h0, reference = self._swept
+        method, rtol, atol = self._sweep_method(), self.rtol, self.atol
+        try:
+            nfe, error, wall = measure_solve(field, h0, reference, repeats=3, method=method, rtol=rtol, atol=atol,
+                                             token=token, max_nfe=self.max_nfe)
+            current = SolverSetting(method, rtol, atol, nfe, error, wall)
+        except SolveCancelled:
+            raise
+        except SolverError as error:
+            current = SolverSetting(method, rtol, atol, np.nan, np.nan, np.nan, failure=str(error))
+        self._publish_measured(current=current)
+
+    def _measure_memory(self, token: CancelToken) -> None:
+        key = (self.dim, self.width)
+        field = copy.deepcopy(self.model["field"]).train()
+        h0 = self.lift(self.train_x[:MEMORY_BATCH])
+        total = len(MEMORY_STEPS)
+        self._publish_measured(memory=None, activity=f"memory 0/{total}", progress=0.0)
+
+        def progress(partial: MemoryBySteps) -> None:
+            done = len(partial.steps)
+            self._publish_measured(memory=partial, progress=done / total,
+                                   activity=f"memory {done}/{total}" if done < total else "")
+
+        memory_by_steps(field, h0, MEMORY_STEPS, token=token, on_progress=progress)
+        self._memory_key = key
+
+    def _publish_measured(self, **changes) -> None:
+        self._measured = replace(self._measured, **changes)
+        self.measurements.put(self._measured)
