@@ -1,7 +1,8 @@
 """Views: one ``pn.viewable.Viewer`` per page, drawing experiments' snapshots. No torch here."""
+from .cnf import CNFPage
 from .continuity import ContinuityPage
 
 # Every page odeviz serves, by URL slug.
-PAGES = {"continuity": ContinuityPage}
+PAGES = {"continuity": ContinuityPage, "cnf": CNFPage}
 
-__all__ = ["PAGES", "ContinuityPage"]
+__all__ = ["PAGES", "CNFPage", "ContinuityPage"]

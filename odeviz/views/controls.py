@@ -58,6 +58,22 @@ def log_slider(owner: param.Parameterized, name: str, low_exponent: int, high_ex
     return slider
 
 
+def link_guarded(widget: pn.widgets.Widget, owner: param.Parameterized, name: str) -> pn.widgets.Widget:
+    """Link ``widget.value`` both ways to ``owner.name``; a refused value is reported and the widget
+    shows the param's value again (``Widget.from_param`` would leave the bad value standing)."""
+
+    def push(event) -> None:
+        try:
+            setattr(owner, name, event.new)
+        except (ValueError, TypeError) as error:
+            notify_error(str(error))
+            widget.value = getattr(owner, name)
+
+    widget.param.watch(push, "value")
+    owner.param.watch(lambda event: setattr(widget, "value", event.new), name)
+    return widget
+
+
 class TrainingControls(pn.viewable.Viewer):
     """Train/Pause, Step and Reset for an experiment, plus its status line and failure message."""
 
