@@ -14,11 +14,11 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from . import continuity, serve
+from . import cnf, continuity, serve
 from .common import EXIT_INTERRUPTED, EXIT_USAGE, Parser, UsageError
 
 # Each module adds its subcommands: ``odeviz <command>`` and ``odeviz train <experiment>``.
-COMMANDS = (serve, continuity)
+COMMANDS = (serve, continuity, cnf)
 
 
 def build_parser() -> Parser:
