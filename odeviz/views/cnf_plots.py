@@ -42,7 +42,9 @@ def trajectory_columns(particles: np.ndarray, count: int) -> dict[str, list]:
 def arrow_columns(points: np.ndarray, velocity: np.ndarray, spacing: float) -> dict[str, np.ndarray]:
     """Arrows of the field, the fastest one ``spacing`` long, the others in proportion."""
     speed = np.hypot(velocity[:, 0], velocity[:, 1])
-    scale = 0.9 * spacing / max(speed.max(), 1e-12)
+    moving = speed > 1e-6 * max(speed.max(), 1e-12)  # an untrained (zero) field draws no arrows
+    points, velocity, speed = points[moving], velocity[moving], speed[moving]
+    scale = 0.9 * spacing / max(speed.max(initial=0.0), 1e-12)
     return {"x0": points[:, 0], "y0": points[:, 1], "x1": points[:, 0] + scale * velocity[:, 0],
             "y1": points[:, 1] + scale * velocity[:, 1], "speed": speed}
 
@@ -95,11 +97,11 @@ class CNFFigures:
         return renderer
 
     def _target(self):
-        fig = self._square("Target samples: draw your own with the ✚ tool")
+        fig = self._square("Target samples")
         fig.scatter("x", "y", source=self.sources["target"], size=2.5, color=TARGET_COLOR, alpha=0.35,
                     legend_label="target samples")
         drawn = fig.scatter("x", "y", source=self.sources["drawn"], size=8, color=DRAWN_COLOR, line_color="white",
-                            legend_label="your drawing")
+                            legend_label="your drawing (✚ tool)")
         self.draw_tool = PointDrawTool(renderers=[drawn], add=True, empty_value=0.0, description="Draw points")
         fig.add_tools(self.draw_tool)
         fig.toolbar.active_tap = self.draw_tool
@@ -217,7 +219,7 @@ class CNFFigures:
             self.mappers[f"small-{index}"].update(low=0.0, high=float(density.max()))
         for name, columns in capacity_columns(snapshot.capacity).items():
             self.sources[f"capacity_{name}"].data = columns
-        self.figures["target"].title.text = f"Target: {snapshot.target} — draw your own with the ✚ tool"
+        self.figures["target"].title.text = f"Target: {snapshot.target}"
         self.figures["log_density"].title.text = f"CNF log-density, held-out NLL {snapshot.held_out_nll:.3f}"
         self.figures["planar"].title.text = (f"Planar flow, K = {snapshot.planar_layers}: "
                                              f"held-out NLL {snapshot.planar_held_out_nll:.3f}")
