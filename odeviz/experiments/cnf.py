@@ -125,7 +125,10 @@ class CNFExperiment(Experiment):
         rng = np.random.default_rng(self.seed)
         pool = self.source.pool
         self._target_points = pool[rng.choice(len(pool), size=min(len(pool), 1500), replace=False)]
-        self._extent = self._square_around(pool)
+        # Named clouds are centred and drawings are made in the model's own ±3 square: keep the origin
+        # in the middle (so the drawing canvas does not move); a file is framed where its points are.
+        file = self.target == "file"
+        self._extent = self._square_around(pool, np.median(pool, axis=0) if file else np.zeros(2), 0.0 if file else 3.0)
         self._heavy = None
 
     def _loss(self, token: CancelToken):
@@ -198,11 +201,11 @@ class CNFExperiment(Experiment):
 
     # ---- display ------------------------------------------------------------------------------
     @staticmethod
-    def _square_around(points: np.ndarray) -> tuple[float, float, float, float]:
-        """A square holding the data and most of the base density's mass, with a margin."""
-        centre = np.median(points, axis=0)
+    def _square_around(points: np.ndarray, centre: np.ndarray, least: float) -> tuple[float, float, float, float]:
+        """A square about ``centre`` (half-side at least ``least``) holding the data and most of the base
+        density's mass, with a margin."""
         reach = np.quantile(np.abs(points - centre), 0.995, axis=0).max()
-        half = max(1.2 * reach, 3.0 * points.std())
+        half = max(1.2 * reach, 3.0 * points.std(), least)
         return (centre[0] - half, centre[0] + half, centre[1] - half, centre[1] + half)
 
     def _grid(self, cells: int) -> torch.Tensor:
