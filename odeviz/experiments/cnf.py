@@ -21,7 +21,7 @@ from torch import nn
 
 from ..density_data import DENSITY_TARGETS, PointSource, check_points, read_points
 from ..flows import CNF, PlanarFlow
-from ..saving import EVALUATION, TrainedFlow, save_cnf
+from ..saving import TrainedFlow, save_cnf
 from ..solve import CancelToken
 from .base import Experiment, Real
 
