@@ -13,8 +13,10 @@ from .solve import (
     solve,
 )
 
+from .saving import load
+
 __version__ = "0.1.0"
 __all__ = [
     "ADAPTIVE_METHODS", "METHODS", "CancelToken", "EvaluationLimitExceeded", "NonFiniteState",
-    "Solution", "SolveCancelled", "SolverError", "SolveStats", "StepSizeUnderflow", "solve",
+    "Solution", "SolveCancelled", "SolverError", "SolveStats", "StepSizeUnderflow", "load", "solve",
 ]

@@ -4,7 +4,8 @@
 extra columns are integrated alongside z (so one call of :func:`odeviz.solve` does it all):
 
 - ``delta_logp``: d/dt Δlog p = −tr(∂f/∂z), the paper's instantaneous change of variables (Theorem 1),
-  with the trace exact (``divergence="exact"``, one backward pass per dimension) or estimated by
+  with the trace exact (``divergence="exact"``, one backward pass per dimension, or the field's own
+  ``forward_with_trace(t, z)`` when it has one) or estimated by
   Hutchinson's εᵀ(∂f/∂z)ε with ε ~ N(0, I) (``divergence="hutchinson"``, one backward pass);
 - ``kinetic`` and ``jacobian``: the regularisers of "How to train your neural ODE" (Finlay et al.,
   2020): ∫‖f‖² dt and ∫‖∂f/∂z‖_F² dt, the latter estimated as ∫‖εᵀ ∂f/∂z‖² dt.
@@ -68,6 +69,11 @@ class AugmentedDynamics(nn.Module):
     def forward(self, t: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
         if not self.extra:
             return self.field(t, state)
+        if self.divergence == "exact" and not self.regularize and hasattr(self.field, "forward_with_trace"):
+            # A field that knows its own exact trace (e.g. by forward-mode differentiation) needs no
+            # reverse-mode passes here.
+            dz, trace = self.field.forward_with_trace(t, state[:, : self.dim])
+            return torch.cat([dz, -trace[:, None]], dim=1)
         differentiable = torch.is_grad_enabled()  # False in the adjoint's forward pass
         with torch.enable_grad():
             if not state.requires_grad:

@@ -6,6 +6,7 @@ Shared plumbing lives here; each experiment's commands live in a module of this 
     odeviz serve [--port 5006] [--show] [--address ADDR]
     odeviz train continuity --iters 300 [--json] [--target cubic] [--depth 8] [--rtol 1e-3] …
     odeviz train classifier --data moons --iters 300 [--json] [--augment 1] [--regularization 0.1] …
+    odeviz train cnf --data moons|PATH.npy|PATH.csv [--iters N] [--max-seconds S] [--save PATH] [--json]
     odeviz fig3 [--iters 200] [--json] [--seminorm] …
     odeviz train supervised --model mlp|resnet|rknet|odenet [--epochs N] [--mnist-dir DIR] [--json]
     odeviz table1 [--epochs N] [--json]
@@ -18,11 +19,11 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from . import classifier, continuity, serve, supervised
+from . import classifier, cnf, continuity, serve, supervised
 from .common import EXIT_INTERRUPTED, EXIT_USAGE, Parser, UsageError
 
 # Each module adds its subcommands: ``odeviz <command>`` and ``odeviz train <experiment>``.
-COMMANDS = (serve, continuity, classifier, supervised)
+COMMANDS = (serve, continuity, classifier, cnf, supervised)
 
 
 def build_parser() -> Parser:

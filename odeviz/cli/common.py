@@ -34,8 +34,9 @@ class UsageError(Exception):
     """A bad value from the command line, reported as one line and exit code 2."""
 
 
-def run_training(experiment, iterations: int) -> dict:
-    """Run ``iterations`` steps on the experiment's trainer with a progress bar on stderr."""
+def run_training(experiment, iterations: int, max_seconds: float | None = None) -> dict:
+    """Run ``iterations`` steps on the experiment's trainer with a progress bar on stderr, stopping
+    early (not an error) once ``max_seconds`` have passed."""
     from tqdm import tqdm
 
     trainer = experiment.trainer
@@ -46,6 +47,9 @@ def run_training(experiment, iterations: int) -> dict:
         done = False
         while not done:
             done = trainer.wait_idle(timeout=POLL_SECONDS)
+            if not done and max_seconds is not None and time.perf_counter() - start > max_seconds:
+                experiment.pause()  # the iteration in flight is discarded
+                done = trainer.wait_idle()
             count = len(trainer.history)
             if count > bar.n:
                 last = trainer.history.last() or {}

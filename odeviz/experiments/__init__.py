@@ -1,6 +1,7 @@
 """The model layer: experiments as ``param.Parameterized`` objects that train in the background."""
 from .base import Experiment
 from .classifier import ClassifierExperiment, ClassifierSnapshot
+from .cnf import CNFExperiment, CNFSnapshot
 from .continuity import ContinuityExperiment, ContinuitySnapshot
 from .figure3 import Figure3Experiment, Figure3Measurements
 from .stream import History, Mailbox
@@ -8,7 +9,7 @@ from .supervised import Table1Experiment, Table1Snapshot
 from .trainer import Trainer, TrainingComplete, TrainingDiverged
 
 __all__ = [
-    "ClassifierExperiment", "ClassifierSnapshot", "ContinuityExperiment", "ContinuitySnapshot", "Experiment",
-    "Figure3Experiment", "Figure3Measurements", "History", "Mailbox", "Table1Experiment", "Table1Snapshot",
-    "Trainer", "TrainingComplete", "TrainingDiverged",
+    "CNFExperiment", "CNFSnapshot", "ClassifierExperiment", "ClassifierSnapshot", "ContinuityExperiment",
+    "ContinuitySnapshot", "Experiment", "Figure3Experiment", "Figure3Measurements", "History", "Mailbox",
+    "Table1Experiment", "Table1Snapshot", "Trainer", "TrainingComplete", "TrainingDiverged",
 ]

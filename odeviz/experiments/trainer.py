@@ -88,6 +88,11 @@ class Trainer:
 
     resume = start
 
+    @property
+    def training(self) -> bool:
+        """Running, or working through queued steps: more iterations are coming."""
+        return self._running or self._steps_pending > 0
+
     def pause(self) -> None:
         """Stop within one evaluation of f; the interrupted iteration is discarded."""
         with self._cond:

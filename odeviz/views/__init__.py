@@ -1,5 +1,6 @@
 """Views: one ``pn.viewable.Viewer`` per page, drawing experiments' snapshots. No torch here."""
 from .classifier import ClassifierPage
+from .cnf import CNFPage
 from .continuity import ContinuityPage
 from .figure3 import Figure3Page
 from .table1 import Table1Page
@@ -10,6 +11,7 @@ PAGES = {
     "classifier": ClassifierPage,
     "figure3": Figure3Page,
     "table1": Table1Page,
+    "cnf": CNFPage,
 }
 
-__all__ = ["PAGES", "ClassifierPage", "ContinuityPage", "Figure3Page", "Table1Page"]
+__all__ = ["PAGES", "CNFPage", "ClassifierPage", "ContinuityPage", "Figure3Page", "Table1Page"]

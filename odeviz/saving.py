@@ -1,0 +1,74 @@
+"""Trained density models on disk: ``save_cnf(model, path)`` and ``odeviz.load(path)``.
+
+A file holds the CNF's architecture, its weights (including the standardisation of the data) and a
+little metadata, as plain tensors and numbers (loaded with ``weights_only=True``: no code runs on load).
+"""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .flows import CNF
+
+FORMAT = "odeviz-cnf-1"
+# Evaluation of a loaded model: float64 and a tight tolerance, so log_prob is the model's, not the solver's.
+EVALUATION = dict(method="dopri5", rtol=1e-7, atol=1e-9)
+
+
+def save_cnf(model: CNF, path, **metadata) -> Path:
+    path = Path(path)
+    dynamics = model.dynamics
+    torch.save({
+        "format": FORMAT,
+        "config": {
+            "dim": model.dim, "width": model.field.layers[0].linear.out_features, "depth": len(model.field.layers) - 1,
+            "divergence": dynamics.divergence, "horizon": model.horizon,
+        },
+        "state_dict": model.state_dict(),
+        "metadata": metadata,
+    }, path)
+    return path
+
+
+class TrainedFlow:
+    """A trained CNF for use from Python: ``log_prob(points)`` and ``sample(n)``, numpy in and out."""
+
+    def __init__(self, model: CNF, metadata: dict | None = None) -> None:
+        self.model = copy.deepcopy(model).double().eval()
+        self.metadata = dict(metadata or {})
+
+    def log_prob(self, points, **solver) -> np.ndarray:
+        """log p(x) in the data's units for an (N, 2) array of points."""
+        x = torch.as_tensor(np.asarray(points, dtype=np.float64))
+        if x.ndim != 2 or x.shape[1] != self.model.dim:
+            raise ValueError(f"points must be an (N, {self.model.dim}) array, got shape {tuple(x.shape)}")
+        with torch.no_grad():
+            return self.model.log_prob(x, **{**EVALUATION, **solver}).numpy()
+
+    def sample(self, n: int, seed: int | None = None, **solver) -> np.ndarray:
+        """n points drawn from the model, (n, 2)."""
+        generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        with torch.no_grad():
+            return self.model.sample(int(n), generator=generator, **{**EVALUATION, **solver}).numpy()
+
+    def __repr__(self) -> str:
+        return f"TrainedFlow({self.metadata.get('target', '?')}, {self.model.field.layers[0].linear.out_features} units)"
+
+
+def load(path) -> TrainedFlow:
+    """A model saved by ``odeviz train cnf --save PATH`` (or ``CNFExperiment.save``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no saved model at {str(path)!r}")
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # a truncated or foreign file: say so instead of unpickling errors
+        raise ValueError(f"{str(path)!r} is not a model saved by odeviz ({error})") from None
+    if not isinstance(saved, dict) or saved.get("format") != FORMAT:
+        raise ValueError(f"{str(path)!r} is not a model saved by odeviz")
+    model = CNF(**saved["config"])
+    model.load_state_dict(saved["state_dict"])
+    return TrainedFlow(model, saved.get("metadata"))
