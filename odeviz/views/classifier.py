@@ -18,6 +18,7 @@ decision map** to drop a probe and follow it, and box- or lasso-select data ther
 trajectories. Two circles, one inside the other, cannot be pulled apart in the plane without trajectories
 crossing: *augment* the state with a zero dimension and they can.
 """
+ROWS_PERIOD = 0.5  # the loss and NFE curves move twice a second: the pictures are what moves
 SIDEBAR_STYLE = {"background": "#f6f7f9", "border-radius": "6px"}
 
 
@@ -83,7 +84,7 @@ class ClassifierPage(pn.viewable.Viewer):
         if params.get("experiment") is None:
             params["experiment"] = ClassifierExperiment()
         super().__init__(**params)
-        self.stream = SessionStream(self.experiment)
+        self.stream = SessionStream(self.experiment, rows_period=ROWS_PERIOD)
         self.figures = ClassifierFigures()
         self.controls = TrainingControls(experiment=self.experiment, describe=lambda: describe_training(self.experiment))
         self.readout = pn.pane.HTML("", css_classes=["odeviz-readout"], sizing_mode="stretch_width")
@@ -126,6 +127,10 @@ class ClassifierPage(pn.viewable.Viewer):
     def _show(self, snapshot) -> None:
         if snapshot is None:
             return
+        with pn.io.hold():  # a frame changes a dozen sources: one message to the browser, not a dozen
+            self._draw(snapshot)
+
+    def _draw(self, snapshot) -> None:
         options = [round(float(t), 3) for t in snapshot.field_times]
         if self.time.options != options:
             self.time.options = options
@@ -140,7 +145,8 @@ class ClassifierPage(pn.viewable.Viewer):
 
     def _show_time(self) -> None:
         if self.stream.snapshot is not None:
-            self.figures.show_time(self.stream.snapshot, self._field_index(self.stream.snapshot))
+            with pn.io.hold():
+                self.figures.show_time(self.stream.snapshot, self._field_index(self.stream.snapshot))
 
     @param.depends("selected", watch=True)
     def _redraw_highlight(self) -> None:
