@@ -8,6 +8,7 @@ from bokeh.events import Tap
 from ..experiments import ClassifierExperiment
 from .classifier_plots import ClassifierFigures
 from .controls import TrainingControls, checked_input, log_slider, reporting_errors
+from .layout import page_header, sidebar
 from .streaming import SessionStream
 
 INTRO = """
@@ -19,7 +20,6 @@ trajectories. Two circles, one inside the other, cannot be pulled apart in the p
 crossing: *augment* the state with a zero dimension and they can.
 """
 ROWS_PERIOD = 0.5  # the loss and NFE curves move twice a second: the pictures are what moves
-SIDEBAR_STYLE = {"background": "#f6f7f9", "border-radius": "6px"}
 
 
 def classifier_settings(experiment: ClassifierExperiment) -> tuple[list, list]:
@@ -48,15 +48,6 @@ def classifier_settings(experiment: ClassifierExperiment) -> tuple[list, list]:
         widget.Checkbox.from_param(params.seminorm, label="Adjoint with seminorm (fewer backward steps)"),
     ]
     return model, solver
-
-
-def page_header(title: str, intro: str, controls: TrainingControls) -> pn.Column:
-    """Title, a paragraph of what to look at, and the training status line."""
-    return pn.Column(
-        pn.pane.Markdown(f"## {title}", margin=(0, 10)),
-        pn.pane.Markdown(intro, margin=(0, 10), styles={"max-width": "1100px", "color": "#444"}),
-        controls.status_line,
-    )
 
 
 def describe_training(experiment: ClassifierExperiment) -> str:
@@ -113,10 +104,9 @@ class ClassifierPage(pn.viewable.Viewer):
         model, solver = classifier_settings(self.experiment)
         clear = pn.widgets.Button(label="Clear probes", variant="outline", width=120)
         clear.on_click(lambda _event: self.experiment.clear_probes())
-        return pn.Column(
+        return sidebar(
             pn.pane.Markdown("### Training"), self.controls, *model,
             pn.pane.Markdown("### ODE solver"), *solver, self.readout, clear,
-            width=300, styles=SIDEBAR_STYLE, margin=(5, 10),
         )
 
     # ---- drawing --------------------------------------------------------------------------

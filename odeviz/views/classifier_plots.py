@@ -131,8 +131,10 @@ def nfe_figure(history, title: str = "Evaluations of f per iteration (NFE)"):
     return fig
 
 
-class ClassifierFigures:
+class ClassifierFigures(figures.HistoryPlots):
     """Five figures whose sources :meth:`show`, :meth:`show_time` and :meth:`append_history` refill."""
+
+    history_columns = HISTORY_COLUMNS
 
     def __init__(self) -> None:
         self.box = Range1d(-3, 3), Range1d(-3, 3)  # the state plane, shared by field and trajectories
@@ -251,9 +253,3 @@ class ClassifierFigures:
 
     def highlight(self, snapshot: ClassifierSnapshot, indices: Sequence[int]) -> None:
         figures.refill(self.highlight_source, highlight_columns(snapshot, indices))
-
-    def append_history(self, columns: dict[str, np.ndarray]) -> None:
-        self.history.stream({name: columns[name] for name in HISTORY_COLUMNS})
-
-    def clear_history(self) -> None:
-        self.history.data = {name: np.array([], dtype=float) for name in HISTORY_COLUMNS}
