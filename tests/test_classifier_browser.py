@@ -18,10 +18,7 @@ def column(page, name, key):
 
 
 def tighten(page, name: str, presses: int):
-    """Move a tolerance slider down by ``presses`` half-decades with the keyboard, as a user would.
-
-    Callers wait for the model's answer (readout, sources), not for the slider's label: under load the
-    label can lag a key press behind while the param already holds the final value."""
+    """Move a tolerance slider down by ``presses`` half-decades with the keyboard, as a user would."""
     page.locator(f".odeviz-{name} .noUi-handle").focus()
     for _ in range(presses):
         page.keyboard.press("ArrowLeft")
@@ -70,6 +67,9 @@ def test_classifier_page_trains_probes_and_resolves(chromium):
         nfe_before = readout_nfe(page)
         tighten(page, "rtol", 10)  # 1e-3 → 1e-8
         tighten(page, "atol", 4)  # 1e-4 → 1e-6 (float32 training resolves not much tighter)
+        # The labels name where the handles are, at once (the browser writes them), then the model answers.
+        page.wait_for_selector(".odeviz-rtol :text('Rtol: 1e-8')", timeout=2_000)
+        page.wait_for_selector(".odeviz-atol :text('Atol: 1e-6')", timeout=2_000)
         page.wait_for_selector("text=/at rtol 1e-08, atol 1e-06/", timeout=15_000)
         assert readout_nfe(page) > nfe_before, "a tighter rtol must cost more evaluations"
         page.screenshot(path=str(ARTIFACTS / "classifier.png"), full_page=True)
@@ -103,6 +103,8 @@ def test_figure3_page_measures_while_training(chromium):
         nfe_before = column(page, "current-setting", "nfe")[0]
         tighten(page, "rtol", 10)  # 1e-3 → 1e-8
         tighten(page, "atol", 8)  # 1e-4 → 1e-8: the sweep's copy is float64
+        page.wait_for_selector(".odeviz-rtol :text('Rtol: 1e-8')", timeout=2_000)
+        page.wait_for_selector(".odeviz-atol :text('Atol: 1e-8')", timeout=2_000)
         page.wait_for_function(
             "() => { const d = Bokeh.documents[0].get_model_by_name('current-setting').data;"
             " return d.rtol[0] === 1e-8 && d.atol[0] === 1e-8; }", timeout=30_000

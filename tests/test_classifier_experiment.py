@@ -3,12 +3,14 @@ they measure, what they refuse, and how they fail. No Panel anywhere."""
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import numpy as np
 import pytest
 import torch
 
 from odeviz.experiments import ClassifierExperiment, ClassifierSnapshot, Figure3Experiment
+from odeviz.experiments.classifier import MAP_RESOLUTION, MAP_RESOLUTION_TRAINING
 from odeviz.measure import SWEEP_TOLERANCES, memory_by_steps, nfe_ratio
 
 
@@ -49,6 +51,32 @@ def test_snapshot_holds_numpy_arrays_of_consistent_shapes(make_experiment):
     assert _latest(experiment).probe_states.shape == (T, 0, 2)
     with pytest.raises(ValueError, match="finite"):
         experiment.add_probe(float("nan"), 0.0)
+
+
+class SlowPictureClassifier(ClassifierExperiment):
+    """A classifier whose pictures cost at least 60 ms more (a slow machine, or a tight tolerance)."""
+
+    def picture(self, *args, **kwargs):
+        time.sleep(0.06)
+        return super().picture(*args, **kwargs)
+
+
+def test_pictures_while_training_keep_to_their_share_and_are_coarser(make_experiment):
+    experiment = make_experiment(SlowPictureClassifier, samples=64)
+    _latest(experiment)
+    published = []
+    original_put = experiment.trainer.mailbox.put
+    experiment.trainer.mailbox.put = lambda snapshot: (published.append(snapshot), original_put(snapshot))
+    experiment.start()
+    time.sleep(1.5)
+    experiment.pause()
+    paused = _latest(experiment)
+    training = published[:-1]  # the last one is the picture on pausing
+    # Each picture costs ≥ 60 ms, so at most 15 % of the time means ≥ 0.34 s from one to the next
+    # (at the plain 0.1 s interval there would be ~9 in 1.5 s).
+    assert 1 <= len(training) <= 1.5 / 0.34 + 1, len(training)
+    assert {snapshot.decision_map.shape for snapshot in training} == {(MAP_RESOLUTION_TRAINING,) * 2}
+    assert paused.decision_map.shape == (MAP_RESOLUTION, MAP_RESOLUTION)  # full resolution when paused
 
 
 def test_learns_the_moons_above_95_percent(make_experiment):

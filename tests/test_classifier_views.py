@@ -118,9 +118,9 @@ def test_figure3_page_draws_the_four_panels_and_memory():
         assert np.isfinite(page.figures.ratio) and "mean ratio" in page.figures.figures["backward"].title.text
         assert "NFE-backward / NFE-forward" in page.readout.object
         nfe_before = page.experiment.measurements.latest().current.nfe_forward
-        rtol = next(w for w in page._layout.select(pn.widgets.DiscreteSlider) if w.label == "Rtol")
-        atol = next(w for w in page._layout.select(pn.widgets.DiscreteSlider) if w.label == "Atol")
-        rtol.value, atol.value = 1e-8, 1e-8
+        rtol = next(w for w in page._layout.select(pn.widgets.IntSlider) if w.label == "Rtol")
+        atol = next(w for w in page._layout.select(pn.widgets.IntSlider) if w.label == "Atol")
+        rtol.value, atol.value = 0, 0  # the leftmost: 1e-8
         settle(page)
         marker = sources(root, "current-setting")[0].data
         assert list(marker["rtol"]) == [1e-8] and marker["nfe"][0] > nfe_before

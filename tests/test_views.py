@@ -63,24 +63,25 @@ def test_buttons_drive_the_trainer(page):
 
 def test_tolerance_slider_resolves_a_paused_model(page):
     pn.panel(page).get_root()
-    slider = next(w for w in page._layout.select(pn.widgets.DiscreteSlider) if w.label == "Rtol")
-    slider.value = 1e-8
+    slider = next(w for w in page._layout.select(pn.widgets.IntSlider) if w.label == "Rtol")
+    slider.value = 0  # the leftmost of 1e-8, 3e-8, …, 1e-1
     assert page.experiment.rtol == 1e-8
     page.experiment.trainer.wait_idle()
     page.stream.poll()
     assert page.stream.snapshot.rtol == 1e-8
     assert "1e-08" in page.readout.object
     page.experiment.rtol = 1e-2  # and back: the param drives the widget too
-    assert slider.value == 1e-2
+    assert slider.value == 12
 
 
 def test_refused_value_keeps_the_session(page):
     pn.panel(page).get_root()
-    slider = next(w for w in page._layout.select(pn.widgets.DiscreteSlider) if w.label == "Rtol")
+    slider = next(w for w in page._layout.select(pn.widgets.IntSlider) if w.label == "Rtol")
     slider.param.trigger("value")  # a legal value passes silently
+    rtol = page.experiment.rtol
     with pytest.raises(ValueError, match="rtol"):
         page.experiment.rtol = float("nan")  # refused at the edge, the model keeps its value
-    assert page.experiment.rtol == slider.value
+    assert page.experiment.rtol == rtol and slider.value == 10  # 1e-3
 
 
 def test_pointer_events_highlight_the_nearest_trajectory(page):

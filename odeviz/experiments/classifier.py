@@ -28,10 +28,13 @@ from .base import Experiment, Real
 DISPLAY_TIMES = np.linspace(0.0, 1.0, 41)
 FIELD_EVERY = 4  # the field is drawn at every 4th display time: t = 0, 0.1, …, 1
 FIELD_GRID = 17  # arrows per side
-MAP_RESOLUTION = 40  # pixels per side of the decision map
-# A picture (one solve of data, probes and map pixels, and the field grid) costs ~50 ms: at 5 per second
-# it takes a quarter of the training thread, where the default 10 took most of it.
-SNAPSHOT_INTERVAL = 0.2
+# Pixels per side of the decision map: coarse while training, where a picture is out of date a tenth
+# of a second later and the map's pixels are most of the rows of the display solve; fine when paused.
+MAP_RESOLUTION = 40
+MAP_RESOLUTION_TRAINING = 24
+# Pictures while training take at most this share of the training thread: ~8 per second when one
+# costs ~15 ms, fewer on a loaded machine or at a tight tolerance (see Trainer.snapshot_share).
+SNAPSHOT_SHARE = 0.15
 MAX_PROBES = 24
 BOX_STEP = 0.5  # the state-space box grows in these units, so axes do not jitter frame to frame
 
@@ -112,13 +115,19 @@ class ClassifierExperiment(Experiment):
     def __init__(self, **params) -> None:
         self._probes: list[tuple[float, float]] = []  # only touched on the training thread
         super().__init__(**params)
-        self.trainer.snapshot_interval = SNAPSHOT_INTERVAL
+        self.trainer.snapshot_share = SNAPSHOT_SHARE
 
     def _build(self) -> None:
         self._dataset, self._augment = self.dataset, self.augment
         x, y = point_cloud(self.dataset, self.samples, self.noise, self.seed)
         self.train_x = torch.as_tensor(x, dtype=torch.float32, device=self.device)
         self.train_y = torch.as_tensor(y, device=self.device)
+        # What every picture of these data shares, whatever the weights: made once, never written to
+        # (snapshots hand these very arrays out, so a view can tell the data did not change).
+        self._inputs, self._labels = _frozen(x.astype(float)), _frozen(np.array(y))
+        self._input_box = _square_box(x, margin=0.3)
+        self._map_pixels: dict[int, torch.Tensor] = {}  # resolution → pixel centres
+        self._arrow_grid: tuple = ()  # (box, x, y, lifted points, times) of the last field grid
         self.dim = 2 + self._augment
         field = VectorField(self.dim, self.width)
         self.model = nn.ModuleDict({"field": field, "readout": nn.Linear(self.dim, 2)}).to(self.device)
@@ -183,26 +192,30 @@ class ClassifierExperiment(Experiment):
         return loss, scalars, solution.stats
 
     # ---- display --------------------------------------------------------------------------
-    @torch.no_grad()
     def snapshot(self, token: CancelToken, iteration: int) -> ClassifierSnapshot:
+        """The current picture; a coarser decision map while training (see MAP_RESOLUTION_TRAINING)."""
+        resolution = MAP_RESOLUTION_TRAINING if self.trainer.running else MAP_RESOLUTION
+        return self.picture(token, iteration, resolution)
+
+    @torch.no_grad()
+    def picture(self, token: CancelToken, iteration: int, map_resolution: int = MAP_RESOLUTION) -> ClassifierSnapshot:
+        """Everything the page draws, from ONE solve of the data, the probes and the map's pixels
+        stacked as rows (one set of adaptive steps for all, every display time on its grid) and one
+        batched evaluation of f on the arrow grid at every field time."""
         self.model.eval()
         field, readout = self.model["field"], self.model["readout"]
-        inputs = self.train_x
-        n = len(inputs)
-        input_box = _square_box(inputs.cpu().numpy(), margin=0.3)
-        grid = np.linspace(*input_box, MAP_RESOLUTION)
-        map_x, map_y = np.meshgrid(grid, grid)
-        map_points = torch.as_tensor(np.stack([map_x.ravel(), map_y.ravel()], 1), dtype=torch.float32)
-        probes = torch.as_tensor(np.array(self._probes, dtype=np.float32).reshape(-1, 2))
-        # One solve carries the data, the probes and the map's pixels: one set of adaptive steps for all.
-        everything = torch.cat([inputs, probes.to(self.device), map_points.to(self.device)])
+        n = len(self.train_x)
+        probes = torch.as_tensor(np.array(self._probes, dtype=np.float32).reshape(-1, 2), device=self.device)
+        p = len(probes)
+        everything = torch.cat([self.train_x, probes, self._map_points(map_resolution)])
         ys, stats = solve(field, self.lift(everything), DISPLAY_TIMES, **self.solver_kwargs(token))
-        probability = torch.softmax(readout(ys[-1]), dim=1)[:, 1]
-        logits = readout(ys[-1, :n])
+        logits = readout(ys[-1])
+        probability = torch.softmax(logits, dim=1)[:, 1].cpu().numpy()
         states = ys[..., :2].cpu().numpy()
-        data_states, probe_states = states[:, :n], states[:, n : n + len(probes)]
-        box = _square_box(np.concatenate([data_states.reshape(-1, 2), np.array(input_box)[:, None].repeat(2, 1)]),
-                          margin=0.2, step=BOX_STEP)
+        data_states, probe_states = states[:, :n], states[:, n : n + p]
+        # The state plane covers every trajectory and the whole input plane.
+        corners = np.array(self._input_box)[:, None].repeat(2, 1)
+        box = _square_box(np.concatenate([data_states.reshape(-1, 2), corners]), margin=0.2, step=BOX_STEP)
         field_x, field_y, field_u, field_v = self._field_grid(field, box)
         return ClassifierSnapshot(
             iteration=iteration,
@@ -211,36 +224,54 @@ class ClassifierExperiment(Experiment):
             rtol=stats.rtol,
             atol=stats.atol,
             augment=self._augment,
-            inputs=inputs.cpu().numpy().astype(float),
-            labels=self.train_y.cpu().numpy(),
-            probability=probability[:n].cpu().numpy().astype(float),
-            accuracy=float((logits.argmax(1) == self.train_y).double().mean()),
-            loss=float(nn.functional.cross_entropy(logits, self.train_y)),
+            inputs=self._inputs,
+            labels=self._labels,
+            probability=probability[:n],
+            accuracy=float((logits[:n].argmax(1) == self.train_y).double().mean()),
+            loss=float(nn.functional.cross_entropy(logits[:n], self.train_y)),
             times=DISPLAY_TIMES,
-            states=data_states.astype(float),
+            states=data_states,
             box=box,
-            input_box=input_box,
+            input_box=self._input_box,
             field_times=DISPLAY_TIMES[::FIELD_EVERY],
             field_x=field_x,
             field_y=field_y,
             field_u=field_u,
             field_v=field_v,
-            decision_map=probability[n + len(probes) :].reshape(MAP_RESOLUTION, MAP_RESOLUTION).cpu().numpy().astype(float),
-            probe_inputs=probes.numpy().astype(float),
-            probe_states=probe_states.astype(float),
-            probe_probability=probability[n : n + len(probes)].cpu().numpy().astype(float),
+            decision_map=probability[n + p :].reshape(map_resolution, map_resolution),
+            probe_inputs=probes.cpu().numpy().astype(float),
+            probe_states=probe_states,
+            probe_probability=probability[n : n + p],
             nfe_forward=stats.nfe_forward,
             solve_seconds=stats.wall_time,
             eval_times=stats.eval_times,
         )
 
+    def _map_points(self, resolution: int) -> torch.Tensor:
+        """The centres of the decision map's pixels over the input box, (R², 2), made once per data."""
+        if resolution not in self._map_pixels:
+            grid = np.linspace(*self._input_box, resolution)
+            map_x, map_y = np.meshgrid(grid, grid)
+            points = np.stack([map_x.ravel(), map_y.ravel()], 1)
+            self._map_pixels[resolution] = torch.as_tensor(points, dtype=torch.float32, device=self.device)
+        return self._map_pixels[resolution]
+
     def _field_grid(self, field: nn.Module, box: tuple[float, float]):
-        """f(h, t) on a G×G grid of the (h₁, h₂) plane at every field time, in one batched call."""
-        side = np.linspace(*box, FIELD_GRID + 2)[1:-1]  # keep arrows off the frame's edge
-        x, y = (a.ravel() for a in np.meshgrid(side, side))
-        times = DISPLAY_TIMES[::FIELD_EVERY]
-        points = torch.as_tensor(np.stack([x, y], 1), dtype=torch.float32, device=self.device)
-        h = self.lift(points).repeat(len(times), 1)
-        t = torch.as_tensor(np.repeat(times, len(x))[:, None], dtype=torch.float32, device=self.device)
-        velocity = field(t, h)[:, :2].reshape(len(times), len(x), 2).cpu().numpy().astype(float)
+        """f(h, t) on a G×G grid of the (h₁, h₂) plane at every field time, in one batched call
+        (the grid is made again only when the box grows)."""
+        if not self._arrow_grid or self._arrow_grid[0] != box:
+            side = np.linspace(*box, FIELD_GRID + 2)[1:-1]  # keep arrows off the frame's edge
+            x, y = (_frozen(a.ravel()) for a in np.meshgrid(side, side))
+            times = DISPLAY_TIMES[::FIELD_EVERY]
+            points = torch.as_tensor(np.stack([x, y], 1), dtype=torch.float32, device=self.device)
+            h = self.lift(points).repeat(len(times), 1)
+            t = torch.as_tensor(np.repeat(times, len(x))[:, None], dtype=torch.float32, device=self.device)
+            self._arrow_grid = (box, x, y, h, t)
+        _, x, y, h, t = self._arrow_grid
+        velocity = field(t, h)[:, :2].reshape(-1, len(x), 2).cpu().numpy()
         return x, y, velocity[..., 0], velocity[..., 1]
+
+
+def _frozen(array: np.ndarray) -> np.ndarray:
+    array.flags.writeable = False
+    return array

@@ -50,9 +50,13 @@ class Trainer:
 
     Each iteration appends its scalars to :attr:`history`; a snapshot goes to :attr:`mailbox` at
     most every ``snapshot_interval`` seconds while running and after every step, pause or refresh.
+    With ``snapshot_share`` set, snapshots while running are spaced further apart when they are
+    expensive, so that they take at most that share of the thread's time (measured, so the rate
+    follows the machine's load and the model's cost).
     """
 
     snapshot_interval = 0.1
+    snapshot_share: float | None = None
 
     def __init__(self, model: Trainable, name: str = "odeviz-trainer") -> None:
         self.model = model
@@ -72,6 +76,7 @@ class Trainer:
         self._token = CancelToken()
         self._thread: threading.Thread | None = None
         self._last_snapshot = float("-inf")
+        self._snapshot_seconds = 0.0  # moving average of what one snapshot costs
 
     # ---- control, callable from any thread -------------------------------------------------
     @property
@@ -186,7 +191,7 @@ class Trainer:
                 for command in commands:
                     command()
                 trained = self._iterate(token) if train else False
-                due = time.perf_counter() - self._last_snapshot >= self.snapshot_interval
+                due = time.perf_counter() - self._last_snapshot >= self._snapshot_spacing()
                 if commands or refresh or (trained and (due or not continuous)):
                     self._publish(token)
             except Exception as error:  # a bug must not kill the thread and hang the page
@@ -221,7 +226,15 @@ class Trainer:
         self.history.append({"iteration": self.iteration, **scalars, "seconds": time.perf_counter() - start})
         return True
 
+    def _snapshot_spacing(self) -> float:
+        """Seconds from the end of one snapshot to the next while training."""
+        if not self.snapshot_share:
+            return self.snapshot_interval
+        cost = self._snapshot_seconds
+        return max(self.snapshot_interval, cost / self.snapshot_share - cost)
+
     def _publish(self, token: CancelToken) -> None:
+        start = time.perf_counter()
         try:
             snapshot = self.model.snapshot(token, self.iteration)
         except SolveCancelled:
@@ -231,6 +244,9 @@ class Trainer:
                 self.message = f"{DRAW_FAILED}: {error}"
             return
         self._last_snapshot = time.perf_counter()
+        if self._running:  # the pictures drawn while training are the ones to space out
+            cost, average = self._last_snapshot - start, self._snapshot_seconds
+            self._snapshot_seconds = cost if not average else 0.7 * average + 0.3 * cost
         if self.message.startswith(DRAW_FAILED):  # the settings that could not be drawn have changed
             self.message = ""
         self.mailbox.put(snapshot)

@@ -8,6 +8,7 @@ from bokeh.events import Tap
 from ..experiments import ClassifierExperiment
 from .classifier_plots import ClassifierFigures
 from .controls import TrainingControls, checked_input, log_slider, reporting_errors
+from .layout import page_header, sidebar
 from .streaming import SessionStream
 
 INTRO = """
@@ -18,7 +19,7 @@ decision map** to drop a probe and follow it, and box- or lasso-select data ther
 trajectories. Two circles, one inside the other, cannot be pulled apart in the plane without trajectories
 crossing: *augment* the state with a zero dimension and they can.
 """
-SIDEBAR_STYLE = {"background": "#f6f7f9", "border-radius": "6px"}
+ROWS_PERIOD = 0.5  # the loss and NFE curves move twice a second: the pictures are what moves
 
 
 def classifier_settings(experiment: ClassifierExperiment) -> tuple[list, list]:
@@ -49,15 +50,6 @@ def classifier_settings(experiment: ClassifierExperiment) -> tuple[list, list]:
     return model, solver
 
 
-def page_header(title: str, intro: str, controls: TrainingControls) -> pn.Column:
-    """Title, a paragraph of what to look at, and the training status line."""
-    return pn.Column(
-        pn.pane.Markdown(f"## {title}", margin=(0, 10)),
-        pn.pane.Markdown(intro, margin=(0, 10), styles={"max-width": "1100px", "color": "#444"}),
-        controls.status_line,
-    )
-
-
 def describe_training(experiment: ClassifierExperiment) -> str:
     """The page-specific part of the status line: last loss, accuracy and evaluations of f."""
     history = experiment.trainer.history
@@ -83,7 +75,7 @@ class ClassifierPage(pn.viewable.Viewer):
         if params.get("experiment") is None:
             params["experiment"] = ClassifierExperiment()
         super().__init__(**params)
-        self.stream = SessionStream(self.experiment)
+        self.stream = SessionStream(self.experiment, rows_period=ROWS_PERIOD)
         self.figures = ClassifierFigures()
         self.controls = TrainingControls(experiment=self.experiment, describe=lambda: describe_training(self.experiment))
         self.readout = pn.pane.HTML("", css_classes=["odeviz-readout"], sizing_mode="stretch_width")
@@ -112,10 +104,9 @@ class ClassifierPage(pn.viewable.Viewer):
         model, solver = classifier_settings(self.experiment)
         clear = pn.widgets.Button(label="Clear probes", variant="outline", width=120)
         clear.on_click(lambda _event: self.experiment.clear_probes())
-        return pn.Column(
+        return sidebar(
             pn.pane.Markdown("### Training"), self.controls, *model,
             pn.pane.Markdown("### ODE solver"), *solver, self.readout, clear,
-            width=300, styles=SIDEBAR_STYLE, margin=(5, 10),
         )
 
     # ---- drawing --------------------------------------------------------------------------
@@ -126,6 +117,10 @@ class ClassifierPage(pn.viewable.Viewer):
     def _show(self, snapshot) -> None:
         if snapshot is None:
             return
+        with pn.io.hold():  # a frame changes a dozen sources: one message to the browser, not a dozen
+            self._draw(snapshot)
+
+    def _draw(self, snapshot) -> None:
         options = [round(float(t), 3) for t in snapshot.field_times]
         if self.time.options != options:
             self.time.options = options
@@ -140,7 +135,8 @@ class ClassifierPage(pn.viewable.Viewer):
 
     def _show_time(self) -> None:
         if self.stream.snapshot is not None:
-            self.figures.show_time(self.stream.snapshot, self._field_index(self.stream.snapshot))
+            with pn.io.hold():
+                self.figures.show_time(self.stream.snapshot, self._field_index(self.stream.snapshot))
 
     @param.depends("selected", watch=True)
     def _redraw_highlight(self) -> None:

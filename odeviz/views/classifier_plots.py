@@ -45,7 +45,7 @@ def drawn_indices(count: int, limit: int = MAX_DRAWN) -> np.ndarray:
 def broken_line(states: np.ndarray) -> dict[str, np.ndarray]:
     """Trajectories (time, k, 2) as one line, NaN between trajectories (Bokeh breaks a line at NaN)."""
     count = states.shape[1]
-    padded = np.concatenate([states, np.full((1, count, 2), np.nan)])  # (T + 1, k, 2)
+    padded = np.concatenate([states, np.full((1, count, 2), np.nan, dtype=states.dtype)])  # (T + 1, k, 2)
     path = padded.transpose(1, 0, 2).reshape(-1, 2)
     return {"x": path[:, 0], "y": path[:, 1]}
 
@@ -62,10 +62,8 @@ def highlight_columns(snapshot: ClassifierSnapshot, indices: Sequence[int]) -> d
 
 
 def point_columns(points: np.ndarray, labels: np.ndarray, probability: np.ndarray) -> dict[str, np.ndarray]:
-    return {
-        "x": points[:, 0], "y": points[:, 1], "label": labels.astype(float),
-        "color": np.array([CLASS_COLORS[int(label)] for label in labels], dtype=object), "p": probability,
-    }
+    """Points with their class (coloured by a colour mapper in the browser: no colour strings to send)."""
+    return {"x": points[:, 0], "y": points[:, 1], "label": labels, "p": probability}
 
 
 def positions_columns(snapshot: ClassifierSnapshot, index: int) -> dict[str, np.ndarray]:
@@ -133,22 +131,25 @@ def nfe_figure(history, title: str = "Evaluations of f per iteration (NFE)"):
     return fig
 
 
-class ClassifierFigures:
+class ClassifierFigures(figures.HistoryPlots):
     """Five figures whose sources :meth:`show`, :meth:`show_time` and :meth:`append_history` refill."""
+
+    history_columns = HISTORY_COLUMNS
 
     def __init__(self) -> None:
         self.box = Range1d(-3, 3), Range1d(-3, 3)  # the state plane, shared by field and trajectories
         self.arrows = figures.source("x0", "y0", "x1", "y1", "speed", "u", "v", name="field-arrows")
-        self.positions = figures.source("x", "y", "label", "color", "p", name="positions")
+        self.positions = figures.source("x", "y", "label", "p", name="positions")
         self.trajectories = [figures.source("x", "y", name=f"trajectories-{label}") for label in (0, 1)]
         self.highlight_source = figures.source("x", "y", name="highlighted-trajectories")
-        self.ends = figures.source("x", "y", "label", "color", "p", name="ends")
-        self.data = figures.source("x", "y", "label", "color", "p", name="data")
+        self.ends = figures.source("x", "y", "label", "p", name="ends")
+        self.data = figures.source("x", "y", "label", "p", name="data")
         self.decision = figures.source("image", "x", "y", "dw", "dh", name="decision-map")
         self.probes = {part: figures.source("x", "y", "probe", "p", name=f"probe-{part}") for part in ("inputs", "now", "end")}
         self.probe_paths = figures.source("x", "y", name="probe-paths")
         self.history = figures.source(*HISTORY_COLUMNS, name="history")
         self.speed_colors = LinearColorMapper(palette=SPEED_PALETTE, low=0.0, high=1.0)
+        self.class_colors = {"field": "label", "transform": LinearColorMapper(palette=list(CLASS_COLORS), low=0, high=1)}
         self.figures = {
             "field": self._field(), "trajectories": self._trajectories(), "decision": self._decision(),
             "loss": self._loss(), "nfe": nfe_figure(self.history),
@@ -163,7 +164,7 @@ class ClassifierFigures:
         fig = plane_figure("Vector field", STATE_LABELS, *self.box)
         arrows = fig.segment("x0", "y0", "x1", "y1", source=self.arrows, line_width=1.4,
                              color={"field": "speed", "transform": self.speed_colors})
-        points = fig.scatter("x", "y", source=self.positions, color="color", size=5, alpha=0.75, line_color="white",
+        points = fig.scatter("x", "y", source=self.positions, color=self.class_colors, size=5, alpha=0.75, line_color="white",
                              line_width=0.5)
         self._probe_markers(fig, "now")
         figures.hover(fig, [arrows], [("h", "(@x0{0.00}, @y0{0.00})"), ("f", "(@u{0.000}, @v{0.000})"),
@@ -182,7 +183,7 @@ class ClassifierFigures:
                  legend_label="selected in the map")
         fig.line("x", "y", source=self.probe_paths, color=PROBE_COLOR, line_width=2, line_dash="dashed",
                  legend_label="probes (tap the map)")
-        ends = fig.scatter("x", "y", source=self.ends, color="color", size=4, line_color=None)
+        ends = fig.scatter("x", "y", source=self.ends, color=self.class_colors, size=4, line_color=None)
         self._probe_markers(fig, "end")
         figures.hover(fig, [ends], [("class", "@label"), ("h(1)", "(@x{0.00}, @y{0.00})"), ("P(class 1)", "@p{0.000}")])
         figures.style_legend(fig, "top_left")
@@ -192,7 +193,7 @@ class ClassifierFigures:
         fig = plane_figure("Decision map", INPUT_LABELS, tools=figures.TOOLS + ",box_select,lasso_select")
         colors = LinearColorMapper(palette=DECISION_PALETTE, low=0.0, high=1.0)
         fig.image(image="image", x="x", y="y", dw="dw", dh="dh", source=self.decision, color_mapper=colors, alpha=0.85)
-        data = fig.scatter("x", "y", source=self.data, color="color", size=6, line_color="white", line_width=0.7,
+        data = fig.scatter("x", "y", source=self.data, color=self.class_colors, size=6, line_color="white", line_width=0.7,
                            nonselection_alpha=0.25, selection_line_color="#111111", selection_line_width=1.5)
         probes = self._probe_markers(fig, "inputs", size=15, legend_label="probe (tap to drop one)")
         figures.hover(fig, [data], [("input", "(@x{0.00}, @y{0.00})"), ("class", "@label"), ("P(class 1)", "@p{0.000}")])
@@ -217,6 +218,7 @@ class ClassifierFigures:
         return fig
 
     # ---- updates (on the session's event loop) --------------------------------------------
+    # Sources, titles and ranges a frame leaves unchanged are not sent again (figures.refill).
     def show(self, snapshot: ClassifierSnapshot, field_index: int, highlighted: Sequence[int] = ()) -> None:
         low, high = snapshot.box
         for axis in self.box:
@@ -228,31 +230,26 @@ class ClassifierFigures:
                 axis.update(start=snapshot.input_box[0], end=snapshot.input_box[1])
         self.speed_colors.high = max(float(np.hypot(snapshot.field_u, snapshot.field_v).max()), 1e-6)
         for label, source in enumerate(self.trajectories):
-            source.data = trajectory_columns(snapshot, label)
-        self.ends.data = point_columns(snapshot.states[-1], snapshot.labels, snapshot.probability)
+            figures.refill(source, trajectory_columns(snapshot, label))
+        figures.refill(self.ends, point_columns(snapshot.states[-1], snapshot.labels, snapshot.probability))
         if len(self.data.data["x"]) != len(snapshot.labels):  # new data: the old selection means nothing
             self.data.selected.indices = []
-        self.data.data = point_columns(snapshot.inputs, snapshot.labels, snapshot.probability)
-        self.decision.data = decision_map_columns(snapshot)
-        self.probe_paths.data = broken_line(snapshot.probe_states)
+        figures.refill(self.data, point_columns(snapshot.inputs, snapshot.labels, snapshot.probability))
+        figures.refill(self.decision, decision_map_columns(snapshot))
+        figures.refill(self.probe_paths, broken_line(snapshot.probe_states))
         self.show_time(snapshot, field_index)
         self.highlight(snapshot, highlighted)
 
     def show_time(self, snapshot: ClassifierSnapshot, field_index: int) -> None:
         """The field, the data and the probes at the field's ``field_index``-th time."""
         index = int(snapshot.field_index[field_index])
-        self.arrows.data = field_columns(snapshot, field_index)
-        self.positions.data = positions_columns(snapshot, index)
+        figures.refill(self.arrows, field_columns(snapshot, field_index))
+        figures.refill(self.positions, positions_columns(snapshot, index))
         for part, columns in probe_columns(snapshot, index).items():
-            self.probes[part].data = columns
+            figures.refill(self.probes[part], columns)
         for name, title in titles(snapshot, field_index).items():
-            self.figures[name].title.text = title
+            if self.figures[name].title.text != title:
+                self.figures[name].title.text = title
 
     def highlight(self, snapshot: ClassifierSnapshot, indices: Sequence[int]) -> None:
-        self.highlight_source.data = highlight_columns(snapshot, indices)
-
-    def append_history(self, columns: dict[str, np.ndarray]) -> None:
-        self.history.stream({name: columns[name] for name in HISTORY_COLUMNS})
-
-    def clear_history(self) -> None:
-        self.history.data = {name: np.array([], dtype=float) for name in HISTORY_COLUMNS}
+        figures.refill(self.highlight_source, highlight_columns(snapshot, indices))

@@ -8,6 +8,7 @@ from bokeh.events import MouseLeave, MouseMove
 from ..experiments import ContinuityExperiment
 from .continuity_plots import TRAJECTORY_FIELDS, ContinuityFigures, nearest_input, nearest_trajectory
 from .controls import TrainingControls, log_slider
+from .layout import page_header, sidebar
 from .streaming import SessionStream
 
 INTRO = """
@@ -46,20 +47,14 @@ class ContinuityPage(pn.viewable.Viewer):
         self.controls.update()
         # A flex box wraps the plots to the width at hand: three per row on a wide screen, two in a notebook.
         plots = pn.FlexBox(*(pn.pane.Bokeh(figure, margin=(0, 4)) for figure in self.figures.figures.values()))
-        self._layout = pn.Row(self._sidebar(), pn.Column(self._header(), plots), sizing_mode="stretch_width")
+        header = page_header(self.title, INTRO, self.controls)
+        self._layout = pn.Row(self._sidebar(), pn.Column(header, plots), sizing_mode="stretch_width")
 
     # ---- layout ---------------------------------------------------------------------------
-    def _header(self) -> pn.Column:
-        return pn.Column(
-            pn.pane.Markdown(f"## {self.title}", margin=(0, 10)),
-            pn.pane.Markdown(INTRO, margin=(0, 10), styles={"max-width": "1100px", "color": "#444"}),
-            self.controls.status_line,
-        )
-
     def _sidebar(self) -> pn.Column:
         experiment = self.experiment.param
         widget = pn.widgets
-        return pn.Column(
+        return sidebar(
             pn.pane.Markdown("### Training"),
             self.controls,
             widget.Select.from_param(experiment.target, label="Target map g(x)"),
@@ -74,9 +69,6 @@ class ContinuityPage(pn.viewable.Viewer):
             log_slider(self.experiment, "atol", -8, -1),
             widget.Checkbox.from_param(experiment.adjoint, label="Backprop by the adjoint method"),
             self.readout,
-            width=300,
-            styles={"background": "#f6f7f9", "border-radius": "6px"},
-            margin=(5, 10),
         )
 
     # ---- highlighting: hover a trajectory, or tap/box-select inputs in the learned map ----------

@@ -102,8 +102,10 @@ def titles(snapshot: ContinuitySnapshot) -> dict[str, str]:
 
 
 # ---- the figures -----------------------------------------------------------------------------
-class ContinuityFigures:
+class ContinuityFigures(figures.HistoryPlots):
     """Six linked figures whose sources :meth:`show` and :meth:`append_history` refill in place."""
+
+    history_columns = HISTORY_COLUMNS
 
     def __init__(self) -> None:
         self.t_range = Range1d(0.0, 1.0, bounds=(-0.5, 1.5))
@@ -234,9 +236,3 @@ class ContinuityFigures:
             )
         chosen = chosen_inputs(snapshot.inputs, indices)
         self.input_highlight.data = {"x": snapshot.inputs[chosen], "h": snapshot.ode_outputs[chosen]}
-
-    def append_history(self, columns: dict[str, np.ndarray]) -> None:
-        self.history.stream({name: columns[name] for name in HISTORY_COLUMNS})
-
-    def clear_history(self) -> None:
-        self.history.data = {name: np.array([], dtype=float) for name in HISTORY_COLUMNS}

@@ -4,6 +4,7 @@ reporting of refused input as a notification instead of an exception.
 from __future__ import annotations
 
 import functools
+import json
 import math
 import time
 from collections import deque
@@ -11,6 +12,7 @@ from typing import Callable
 
 import panel as pn
 import param
+from bokeh.models import CustomJSTickFormatter
 
 from ..experiments import Experiment
 
@@ -41,20 +43,28 @@ def _log_values(low_exponent: int, high_exponent: int) -> dict[str, float]:
     return {f"{v:.0e}".replace("e-0", "e-").replace("e+00", ""): v for v in values}
 
 
-def log_slider(owner: param.Parameterized, name: str, low_exponent: int, high_exponent: int) -> pn.widgets.DiscreteSlider:
-    """A slider over 1·10^k and 3·10^k, linked both ways to the numeric param ``owner.name``."""
+def log_slider(owner: param.Parameterized, name: str, low_exponent: int, high_exponent: int) -> pn.widgets.IntSlider:
+    """A slider over 1·10^k and 3·10^k, linked both ways to the numeric param ``owner.name``.
+
+    Its value is the position among those numbers (0 for 10^low_exponent). The label ("Rtol: 1e-3")
+    is written by the browser from the handle's own position, so it always names where the handle
+    is. Panel's DiscreteSlider labels it twice, in the browser and again from the server once the
+    server has caught up; under load the server's label for the previous key press could arrive
+    after the browser's for the last one and stay there.
+    """
     options = _log_values(low_exponent, high_exponent)
-    values = list(options.values())
+    labels, values = list(options), list(options.values())
 
-    def nearest(value: float) -> float:
-        return min(values, key=lambda v: abs(math.log10(v) - math.log10(value)))
+    def position(value: float) -> int:
+        return min(range(len(values)), key=lambda i: abs(math.log10(values[i]) - math.log10(value)))
 
-    slider = pn.widgets.DiscreteSlider(
-        label=owner.param[name].label, options=options, value=nearest(getattr(owner, name)),
+    slider = pn.widgets.IntSlider(
+        label=owner.param[name].label, start=0, end=len(values) - 1, value=position(getattr(owner, name)),
+        format=CustomJSTickFormatter(code=f"return {json.dumps(labels)}[tick] ?? ''"),
         sizing_mode="stretch_width", css_classes=[f"odeviz-{name}"],
     )
-    slider.param.watch(reporting_errors(lambda event: setattr(owner, name, event.new)), "value")
-    owner.param.watch(lambda event: setattr(slider, "value", nearest(event.new)), name)
+    slider.param.watch(reporting_errors(lambda event: setattr(owner, name, values[event.new])), "value")
+    owner.param.watch(lambda event: setattr(slider, "value", position(event.new)), name)
     return slider
 
 

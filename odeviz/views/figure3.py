@@ -6,9 +6,10 @@ import panel as pn
 import param
 
 from ..experiments import Figure3Experiment
-from .classifier import SIDEBAR_STYLE, classifier_settings, describe_training, page_header
+from .classifier import classifier_settings, describe_training
 from .controls import TrainingControls, reporting_errors
 from .figure3_plots import PAPER_RATIO, Figure3Figures
+from .layout import page_header, sidebar
 from .streaming import SessionStream
 
 INTRO = """
@@ -60,11 +61,10 @@ class Figure3Page(pn.viewable.Viewer):
         cancel.on_click(lambda _event: self.experiment.cancel_measurements())
         every = pn.widgets.IntSlider.from_param(self.experiment.param.sweep_every, label="Sweep every … iterations while training",
                                                 start=0, end=500, step=25, throttled=True)
-        return pn.Column(
+        return sidebar(
             pn.pane.Markdown("### Training"), self.controls, *model,
             pn.pane.Markdown("### ODE solver"), *solver, self.readout,
             pn.pane.Markdown("### Measurements"), pn.Row(measure, cancel), every, self.activity, self.progress,
-            width=300, styles=SIDEBAR_STYLE, margin=(5, 10),
         )
 
     def _poll_measurements(self) -> None:

@@ -59,8 +59,10 @@ def ratio_lines(nfe_forward: np.ndarray, nfe_backward: np.ndarray) -> tuple[floa
 
 
 # ---- the figures -----------------------------------------------------------------------------
-class Figure3Figures:
+class Figure3Figures(figures.HistoryPlots):
     """Panels (a)–(d) and the memory plot; :meth:`show` and :meth:`append_history` refill them."""
+
+    history_columns = HISTORY_COLUMNS
 
     def __init__(self) -> None:
         self.sweep = figures.source("tolerance", "nfe", "error", "wall_ms", name="sweep")
@@ -127,11 +129,11 @@ class Figure3Figures:
         self.memory.data = memory_columns(measured.memory)
 
     def append_history(self, columns: dict[str, np.ndarray]) -> None:
-        self.history.stream({name: columns[name] for name in HISTORY_COLUMNS})
+        super().append_history(columns)
         self._update_ratio()
 
     def clear_history(self) -> None:
-        self.history.data = {name: np.array([], dtype=float) for name in HISTORY_COLUMNS}
+        super().clear_history()
         self._update_ratio()
 
     def _update_ratio(self) -> None:

@@ -42,6 +42,37 @@ def source(*columns: str, name: str | None = None) -> ColumnDataSource:
     return ColumnDataSource({column: np.array([], dtype=float) for column in columns}, name=name)
 
 
+def refill(source: ColumnDataSource, columns: dict) -> None:
+    """Replace the data of ``source`` with ``columns``, unless they hold the same values: a source a
+    frame did not change (an empty selection, unmoved probes) then sends nothing to the browser."""
+    old = source.data
+    if set(old) == set(columns) and all(_same(old[name], values) for name, values in columns.items()):
+        return
+    source.data = columns
+
+
+def _same(old, new) -> bool:
+    if old is new:
+        return True
+    if not (isinstance(old, np.ndarray) and isinstance(new, np.ndarray)) or old.dtype != new.dtype:
+        return False
+    return old.shape == new.shape and np.array_equal(old, new, equal_nan=old.dtype.kind == "f")
+
+
+class HistoryPlots:
+    """For a page's figures: the per-iteration scalars in a ``history`` source of ``history_columns``,
+    grown by streaming (only the new rows travel) and emptied when the experiment is reset."""
+
+    history_columns: tuple[str, ...] = ()
+    history: ColumnDataSource
+
+    def append_history(self, columns: dict[str, np.ndarray]) -> None:
+        self.history.stream({name: columns[name] for name in self.history_columns})
+
+    def clear_history(self) -> None:
+        self.history.data = {name: np.array([], dtype=float) for name in self.history_columns}
+
+
 def input_colors(field: str = "x"):
     """Colour by the input value x ∈ [-1, 1], the same in every plot of a page."""
     return linear_cmap(field, Viridis256, -1.0, 1.0)

@@ -4,10 +4,12 @@ page, which writes them into its Bokeh sources. Frames the page is too slow for 
 """
 from __future__ import annotations
 
+import time
 from typing import Any, Callable
 
 import numpy as np
 import panel as pn
+from panel.io.callbacks import PeriodicCallback
 
 from ..experiments import Experiment
 
@@ -15,15 +17,22 @@ POLL_PERIOD_MS = 100  # ~10 Hz: as fast as a person follows a moving picture, ch
 
 
 class SessionStream:
-    """Polls one experiment's trainer and calls the page's listeners with what is new."""
+    """Polls one experiment's trainer and calls the page's listeners with what is new.
 
-    def __init__(self, experiment: Experiment, first_snapshot_timeout: float = 30.0) -> None:
+    ``rows_period`` > 0 hands new history rows over at most every that many seconds: each batch of
+    rows repaints the page's curves in the browser (a plot repaint costs milliseconds of the
+    browser's CPU, more in software rendering), and curves need not move as often as pictures.
+    """
+
+    def __init__(self, experiment: Experiment, first_snapshot_timeout: float = 30.0, rows_period: float = 0.0) -> None:
         self.trainer = experiment.trainer
         if self.trainer.mailbox.latest() is None:
             self.trainer.wait_idle(first_snapshot_timeout)
         self.version, self.snapshot = self.trainer.mailbox.newer_than(0) or (0, None)
         self._generation = self.trainer.history.generation
         self._rows_seen = 0
+        self.rows_period = rows_period
+        self._rows_handed = float("-inf")  # when rows last went to the listeners
         self._on_snapshot: list[Callable[[Any], None]] = []
         self._on_rows: list[Callable[[dict[str, np.ndarray]], None]] = []
         self._on_clear: list[Callable[[], None]] = []
@@ -34,7 +43,7 @@ class SessionStream:
         self._on_snapshot.append(listener)
 
     def on_rows(self, listener: Callable[[dict[str, np.ndarray]], None]) -> None:
-        """``listener(columns)`` gets the history rows appended since the last poll."""
+        """``listener(columns)`` gets the history rows appended since it was last called."""
         self._on_rows.append(listener)
 
     def on_clear(self, listener: Callable[[], None]) -> None:
@@ -50,6 +59,13 @@ class SessionStream:
             self.version, self.snapshot = news
             for listener in self._on_snapshot:
                 listener(self.snapshot)
+        if time.monotonic() - self._rows_handed >= self.rows_period:
+            self._hand_rows()
+        for listener in self._on_poll:
+            listener()
+
+    def _hand_rows(self) -> None:
+        self._rows_handed = time.monotonic()
         generation, rows = self.trainer.history.since(self._rows_seen)
         if generation != self._generation:
             self._generation, self._rows_seen = generation, 0
@@ -60,13 +76,14 @@ class SessionStream:
             self._rows_seen += len(rows["iteration"])
             for listener in self._on_rows:
                 listener(rows)
-        for listener in self._on_poll:
-            listener()
 
     def start(self) -> None:
         """Begin polling in the current session; stop, and end the training thread, when it closes."""
         if self._callback is None:
-            self._callback = pn.state.add_periodic_callback(self.poll, period=POLL_PERIOD_MS)
+            # In the background: a poll must not flip the session's busy state (two more messages
+            # and ~8 ms of work on the event loop, ten times a second), nor log.
+            self._callback = PeriodicCallback(callback=self.poll, period=POLL_PERIOD_MS, background=True, log=False)
+            self._callback.start()
             if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
                 pn.state.on_session_destroyed(lambda _context: self.stop())
 

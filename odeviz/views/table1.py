@@ -8,6 +8,7 @@ from ..digits import MnistError, mnist_dir_from_environment
 from ..experiments import Table1Experiment
 from ..experiments.supervised import MODEL_LABELS, MODELS
 from .controls import TrainingControls, linked_input, log_slider, notify_error
+from .layout import page_header, sidebar
 from .streaming import SessionStream
 from .table1_plots import Table1Figures, predictions_text
 
@@ -66,9 +67,7 @@ class Table1Page(pn.viewable.Viewer):
         plot = lambda fig: pn.pane.Bokeh(fig, margin=(0, 4))
         hidden = self.figures.hidden_figures
         return pn.Column(
-            pn.pane.Markdown(f"## {self.title}", margin=(0, 10)),
-            pn.pane.Markdown(INTRO, margin=(0, 10), styles={"max-width": "1100px", "color": "#444"}),
-            self.controls.status_line,
+            page_header(self.title, INTRO, self.controls),
             pn.pane.Bokeh(self.figures.table, margin=(0, 10)),
             pn.FlexBox(*(plot(fig) for fig in self.figures.figures.values())),
             pn.FlexBox(pn.Column(plot(hidden["digit"]), self.predictions), plot(hidden["resnet"]), plot(hidden["ode"])),
@@ -80,7 +79,7 @@ class Table1Page(pn.viewable.Viewer):
         self.digit_slider = linked_input(
             experiment, "digit", widget.IntSlider(label="Test digit shown", start=0, end=1, value=experiment.digit)
         )
-        return pn.Column(
+        return sidebar(
             pn.pane.Markdown("### Training"),
             self.controls,
             linked_input(experiment, "models", widget.CheckBoxGroup(label="Models", options=labels, value=experiment.models,
@@ -104,9 +103,6 @@ class Table1Page(pn.viewable.Viewer):
             ),
             self.data_note,
             self.digit_slider,
-            width=300,
-            styles={"background": "#f6f7f9", "border-radius": "6px"},
-            margin=(5, 10),
         )
 
     # ---- updates --------------------------------------------------------------------------
