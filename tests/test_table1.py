@@ -175,6 +175,33 @@ def test_pause_mid_epoch_resumes_where_it_stopped(make_experiment):
     assert run.epochs_done == 1 and run.batch == 0 and len(run.test_errors) == 1
 
 
+def test_a_nan_gradient_pauses_and_restores_the_model_in_training(make_experiment):
+    experiment = make_experiment(Table1Experiment, models=["mlp", "resnet"], epochs=1, batch_size=256)
+    trainer, mlp = experiment.trainer, experiment.runs["mlp"]
+    experiment.step(experiment.batches_per_epoch + 1)  # the MLP's epoch, then one ResNet step
+    trainer.wait_idle()
+    resnet = experiment.runs["resnet"]
+    # The last good weights are those the last good step computed with: the ones before its update.
+    weights = {name: value.clone() for name, value in resnet.model.state_dict().items()}
+    adam_steps = [state["step"].item() for state in resnet.optimizer.state.values()]
+    mlp_weights = {name: value.clone() for name, value in mlp.model.state_dict().items()}
+    experiment.step(1)
+    trainer.wait_idle()
+    first = next(resnet.model.parameters())
+    poisoned = first.register_hook(lambda grad: grad * float("nan"))  # the loss stays finite
+    experiment.step(1)
+    trainer.wait_idle()
+    poisoned.remove()
+    assert trainer.state == "paused" and "a gradient became NaN or infinite" in trainer.message
+    for name, value in resnet.model.state_dict().items():
+        assert torch.equal(value, weights[name]), name
+    assert [state["step"].item() for state in resnet.optimizer.state.values()] == adam_steps
+    assert all(torch.equal(value, mlp_weights[name]) for name, value in mlp.model.state_dict().items())
+    experiment.step(1)
+    trainer.wait_idle()
+    assert trainer.message == "" and resnet.steps == 3
+
+
 def test_bad_values_are_refused_and_the_experiment_keeps_working(make_experiment, tmp_path):
     experiment = make_experiment(Table1Experiment, models=["mlp"], epochs=1)
     for name, value, message in (("epochs", 0, "at least 1"), ("rtol", 0.0, "at least 1e-10"), ("atol", 2.0, "at most 1")):
