@@ -296,12 +296,14 @@ def page():
 
 
 def test_page_renders_and_the_table_fills_in(page):
+    from bokeh.document import Document
     from bokeh.models import ColumnDataSource
 
     from odeviz.views import PAGES, Table1Page
 
     assert PAGES["table1"] is Table1Page
-    root = pn.panel(page).get_root()
+    document = Document()
+    root = pn.panel(page).get_root(document)
     names = {m.name for m in root.references() if isinstance(m, ColumnDataSource)}
     assert {"table1-rows", "memory-sweep", "hidden-resnet", "hidden-ode", "loss-mlp", "error-odenet"} <= names
     rows = page.figures.rows.data
@@ -316,6 +318,12 @@ def test_page_renders_and_the_table_fills_in(page):
     assert all(cell.endswith("%") for cell in rows["test_error"]) and rows["status"][0].startswith("done")
     assert len(page.figures.losses["mlp"].data["loss"]) == page.experiment.batches_per_epoch
     assert len(page.figures.errors["resnet"].data["error"]) == 1
+    assert page.figures.epochs.end > 1  # the epoch axis spans the planned epoch, its markers inside
+    # Snapshots come at 10 Hz: drawing one again that changes nothing sends nothing to the browser.
+    sent = []
+    document.on_change(sent.append)
+    page.figures.show(page.stream.snapshot)
+    assert sent == []
 
 
 def test_page_refuses_bad_input_and_keeps_working(page):
