@@ -125,10 +125,10 @@ def _table(report: dict) -> str:
         return "–" if value is None else text.format(value)
 
     lines = [
-        f"{report['dataset']}: {report['train_size']:,} training / {report['test_size']:,} test images, "
-        f"{report['iterations']} iterations in {report['wall_time_seconds']:.1f} s",
-        f"{'model':<12}{'test error':>11}{'paper':>8}{'params':>10}{'paper':>8}{'memory/batch':>14}{'paper':>7}"
-        f"{'s/epoch':>9}{'NFE-F':>7}{'NFE-B':>7}",
+        (f"{report['dataset']}: {report['train_size']:,} training / {report['test_size']:,} test images, "
+         f"{report['iterations']} iterations in {report['wall_time_seconds']:.1f} s"),
+        (f"{'model':<12}{'test error':>11}{'paper':>8}{'params':>10}{'paper':>8}{'memory/batch':>14}{'paper':>7}"
+         f"{'s/epoch':>9}{'NFE-F':>7}{'NFE-B':>7}"),
     ]
     for row in report["rows"]:
         paper = row["paper"]

@@ -12,6 +12,7 @@ import math
 
 import param
 import torch
+from torch.nn.utils import get_total_norm
 
 from ..nets import default_device
 from ..solve import ADAPTIVE_METHODS, DEFAULT_MAX_NFE, METHODS, CancelToken, SolveStats, solver_errors
@@ -25,6 +26,24 @@ class Real(param.Number):
         if isinstance(val, bool):
             raise ValueError(f"{self.name} must be a number, not {val!r}")
         super()._validate_value(val, allow_None)
+
+
+def _cloned(state):
+    """A copy of a (nested) state dict whose tensors are cloned and whose containers are new.
+
+    ``copy.deepcopy`` does the same at ~50 µs a tensor (measured in benchmarks/bench_table1.py: half of
+    a ResNet step); ``clone`` takes a tenth of that.
+    """
+    if isinstance(state, torch.Tensor):
+        return state.detach().clone()
+    if isinstance(state, dict):
+        copied = copy.copy(state)  # the same kind of dict, with a state dict's _metadata (versions)
+        for key, value in state.items():
+            copied[key] = _cloned(value)
+        return copied
+    if type(state) in (list, tuple):
+        return type(state)(_cloned(value) for value in state)
+    return copy.deepcopy(state)  # numbers, strings, anything else: as before
 
 
 class Experiment(param.Parameterized):
@@ -103,9 +122,11 @@ class Experiment(param.Parameterized):
             raise TrainingDiverged(f"the loss became {value}")
         with solver_errors():
             loss.backward()
-        if not all(torch.isfinite(p.grad).all() for p in self.model.parameters() if p.grad is not None):
+        gradients = [p.grad for p in self.model.parameters() if p.grad is not None]
+        # The largest |gradient| in one call (a check per tensor cost 0.6 ms a ResNet step); no overflow.
+        if gradients and not torch.isfinite(get_total_norm(gradients, norm_type=math.inf)):
             raise TrainingDiverged("a gradient became NaN or infinite")
-        self._last_good = (copy.deepcopy(self.model.state_dict()), copy.deepcopy(self.optimizer.state_dict()))
+        self._last_good = (_cloned(self.model.state_dict()), _cloned(self.optimizer.state_dict()))
         self.optimizer.step()
         self.weights_version += 1
         nfe_forward, nfe_backward = (stats.nfe_forward, stats.nfe_backward or 0) if stats is not None else (0, 0)

@@ -8,9 +8,14 @@ import math
 
 import numpy as np
 from bokeh.models import (
+    ColorBar,
     ColumnDataSource,
     DataTable,
+    FixedTicker,
+    Legend,
+    LegendItem,
     LinearColorMapper,
+    NumeralTickFormatter,
     Range1d,
     StringFormatter,
     TableColumn,
@@ -38,7 +43,7 @@ TABLE_COLUMNS = (
     ("paper_error", "paper", 55, True),
     ("params", "Params", 70, False),
     ("paper_params", "paper", 60, True),
-    ("memory", "Memory (activations)", 140, False),
+    ("memory", "Activations / batch", 120, False),
     ("paper_memory", "paper", 50, True),
     ("seconds", "s / epoch", 70, False),
     ("paper_time", "paper time", 70, True),
@@ -46,8 +51,10 @@ TABLE_COLUMNS = (
     ("nfe_backward", "NFE-B", 55, False),
 )
 TILE = 0.07  # a hidden-state tile's width in units of time t (depth k/L)
-TILE_PX = 30
+TILE_PX = 26
 HIDDEN_FRAME_WIDTH = round(TILE_PX * 1.1 / TILE)  # x spans t ∈ [-0.05, 1.05]
+# Test error in %, on a log axis from ERROR_FLOOR to 100. A 0 % error is drawn at the floor; hover tells.
+ERROR_FLOOR = 0.2
 
 
 # ---- pure: snapshot -> columns ---------------------------------------------------------------
@@ -68,9 +75,8 @@ def status_text(row: ModelRow) -> str:
     return f"{row.status} {row.epochs_done}/{row.epochs}" if row.status != "done" else f"done ({row.epochs} ep.)"
 
 
-def table_columns(rows: tuple[ModelRow, ...], batch_size: int) -> dict[str, list[str]]:
+def table_columns(rows: tuple[ModelRow, ...]) -> dict[str, list[str]]:
     """One string per cell: the measured values beside the paper's; '–' where there is none."""
-    per_batch = f" / batch of {batch_size}"
     cells = {name: [] for name, *_ in TABLE_COLUMNS}
     for row in rows:
         for name, text in (
@@ -80,7 +86,7 @@ def table_columns(rows: tuple[ModelRow, ...], batch_size: int) -> dict[str, list
             ("paper_error", f"{row.paper.test_error:.2f} %"),
             ("params", f"{row.params:,}"),
             ("paper_params", row.paper.params),
-            ("memory", byte_size(row.activation_bytes) + per_batch),
+            ("memory", byte_size(row.activation_bytes)),
             ("paper_memory", row.paper.memory),
             ("seconds", _number(row.seconds_per_epoch, f"{row.seconds_per_epoch:.2f}")),
             ("paper_time", row.paper.time),
@@ -91,8 +97,15 @@ def table_columns(rows: tuple[ModelRow, ...], batch_size: int) -> dict[str, list
     return cells
 
 
-def error_columns(row: ModelRow) -> dict[str, np.ndarray]:
-    return {"epoch": np.arange(1, len(row.test_errors) + 1, dtype=float), "error": row.test_errors}
+def error_columns(errors: np.ndarray) -> dict[str, np.ndarray]:
+    """A model's test error (%) after each epoch, and where it is drawn on the log axis."""
+    return {"epoch": np.arange(1, len(errors) + 1, dtype=float), "error": errors, "drawn": np.maximum(errors, ERROR_FLOOR)}
+
+
+def epoch_axis_end(rows: tuple[ModelRow, ...]) -> float:
+    """The epoch axis spans the whole planned training, a little past the last epoch for its markers."""
+    epochs = max((row.epochs for row in rows), default=1)
+    return epochs + max(0.15, 0.04 * epochs)
 
 
 def memory_columns(sweep: MemorySweep) -> dict[str, np.ndarray]:
@@ -139,6 +152,21 @@ def predictions_text(hidden: HiddenStates) -> str:
     return ", ".join(f"{MODEL_LABELS[key]} <b>{guess}</b>" for key, guess in hidden.predictions.items())
 
 
+def _one_two_five_ticks(fig) -> None:
+    """Log y ticks at 1, 2 and 5 times the powers of ten, as plain numbers: Bokeh's own log ticks
+    crowd 50…90 at the top of a short decade and label nothing between the powers of a long range."""
+    ticks = [round(m * 10.0**e, 6) for e in range(-5, 3) for m in (1, 2, 5)]
+    fig.yaxis.ticker = FixedTicker(ticks=ticks, minor_ticks=[])
+    fig.yaxis.formatter = NumeralTickFormatter(format="0.[00000]")
+
+
+def _model_legend(fig, renderers: dict[str, list]) -> None:
+    """One entry per model in a row above the frame, where no curve can hide behind it."""
+    items = [LegendItem(label=MODEL_LABELS[key], renderers=renderers[key]) for key in MODELS]
+    fig.add_layout(Legend(items=items, orientation="horizontal", click_policy="hide", label_text_font_size="11px",
+                          padding=2, spacing=6, margin=2, glyph_width=16, border_line_alpha=0), "above")
+
+
 # ---- the figures -----------------------------------------------------------------------------
 class Table1Figures:
     """The table, learning curves, the memory sweep and the hidden-state strips; refilled in place."""
@@ -146,7 +174,7 @@ class Table1Figures:
     def __init__(self) -> None:
         self.rows = ColumnDataSource({name: [] for name, *_ in TABLE_COLUMNS}, name="table1-rows")
         self.table = DataTable(
-            source=self.rows, index_position=None, sortable=False, reorderable=False, height=150, width=955,
+            source=self.rows, index_position=None, sortable=False, reorderable=False, height=150, width=935,
             columns=[
                 TableColumn(field=name, title=title, width=width,
                             formatter=StringFormatter(text_color="#868e96" if paper else "#111111",
@@ -155,36 +183,42 @@ class Table1Figures:
             ],
         )
         self.losses = {key: figures.source("epoch", "loss", name=f"loss-{key}") for key in MODELS}
-        self.errors = {key: figures.source("epoch", "error", name=f"error-{key}") for key in MODELS}
+        self.epochs = Range1d(0, 1)  # shared by the loss and error plots; set to the epochs planned
+        self.errors = {key: figures.source("epoch", "error", "drawn", name=f"error-{key}") for key in MODELS}
         self.memory = figures.source("depth", "resnet", "rknet", "odenet", name="memory-sweep")
         self.digit = figures.source("image", name="digit")
         self.tiles = {name: figures.source("image", "x", "y", "dw", "dh", "t", "channel", name=f"hidden-{name}")
                       for name in ("resnet", "ode")}
-        self.mappers = {name: LinearColorMapper(palette=RdBu11[::-1], low=-1, high=1) for name in self.tiles}
+        # Blue below 0, white at 0, red above; symmetric bounds are set from the states drawn.
+        self.mappers = {name: LinearColorMapper(palette=RdBu11, low=-1, high=1) for name in self.tiles}
+        self._shown_memory: MemorySweep | None = None
+        self._shown_hidden: HiddenStates | None = None
         self.figures = {
             "loss": self._loss(), "error": self._error(), "memory": self._memory(),
         }
         self.hidden_figures = {"digit": self._digit(), "resnet": self._hidden("resnet"), "ode": self._hidden("ode")}
-        self.figures["error"].x_range = self.figures["loss"].x_range
 
     def _loss(self):
-        fig = figures.figure("Training loss", "epoch", "cross-entropy (per batch)", y_axis_type="log")
-        lines = [fig.line("epoch", "loss", source=self.losses[key], color=MODEL_COLORS[key], alpha=0.8,
-                          legend_label=MODEL_LABELS[key]) for key in MODELS]
-        figures.hover(fig, lines, [("epoch", "@epoch{0.00}"), ("loss", "@loss{0.000}")])
-        figures.style_legend(fig, "top_right")
+        fig = figures.figure("Training loss", "epoch", "cross-entropy (per batch)", y_axis_type="log",
+                             x_range=self.epochs)
+        _one_two_five_ticks(fig)
+        lines = {key: [fig.line("epoch", "loss", source=self.losses[key], color=MODEL_COLORS[key], alpha=0.8)]
+                 for key in MODELS}
+        figures.hover(fig, [line for group in lines.values() for line in group],
+                      [("epoch", "@epoch{0.00}"), ("loss", "@loss{0.000}")])
+        _model_legend(fig, lines)
         return fig
 
     def _error(self):
-        fig = figures.figure("Test error after each epoch", "epoch", "test error (%)", y_axis_type="log")
-        renderers = []
-        for key in MODELS:
-            fig.line("epoch", "error", source=self.errors[key], color=MODEL_COLORS[key], line_width=2,
-                     legend_label=MODEL_LABELS[key])
-            renderers.append(fig.scatter("epoch", "error", source=self.errors[key], color=MODEL_COLORS[key], size=6,
-                                         legend_label=MODEL_LABELS[key]))
-        figures.hover(fig, renderers, [("epoch", "@epoch"), ("test error", "@error{0.00} %")])
-        figures.style_legend(fig, "top_right")
+        fig = figures.figure("Test error after each epoch", "epoch", "test error (%)", y_axis_type="log",
+                             x_range=self.epochs, y_range=Range1d(ERROR_FLOOR, 100))
+        _one_two_five_ticks(fig)
+        renderers = {key: [fig.line("epoch", "drawn", source=self.errors[key], color=MODEL_COLORS[key], line_width=2),
+                           fig.scatter("epoch", "drawn", source=self.errors[key], color=MODEL_COLORS[key], size=6)]
+                     for key in MODELS}
+        figures.hover(fig, [group[1] for group in renderers.values()],
+                      [("epoch", "@epoch"), ("test error", "@error{0.00} %")])
+        _model_legend(fig, renderers)
         return fig
 
     def _memory(self):
@@ -210,30 +244,45 @@ class Table1Figures:
         return fig
 
     def _hidden(self, name: str):
-        title = {"resnet": "ResNet: hidden state after each block (depth k/L)",
-                 "ode": "ODE-Net: hidden state h(t) through time"}[name]
-        fig = figures.figure(title, "time t (ResNet: depth k/L)", "channel (most changing first)",
-                             x_range=Range1d(-0.05, 1.05), y_range=Range1d(0, HIDDEN_CHANNELS), tools="hover,save")
+        title, x_label = {"resnet": ("ResNet: hidden state after each block", "depth k/L (after block k of L)"),
+                          "ode": ("ODE-Net: hidden state h(t) through time", "time t")}[name]
+        fig = figures.figure(title, x_label, "channel", x_range=Range1d(-0.05, 1.05),
+                             y_range=Range1d(0, HIDDEN_CHANNELS), tools="hover,save")
         fig.frame_width, fig.frame_height = HIDDEN_FRAME_WIDTH, round(HIDDEN_CHANNELS * TILE_PX / 0.9)
         fig.image("image", x="x", y="y", dw="dw", dh="dh", source=self.tiles[name], color_mapper=self.mappers[name])
         fig.hover.tooltips = [("channel", "@channel"), ("t", "@t{0.00}"), ("value", "@image{0.00}")]
-        fig.yaxis.visible = False
+        fig.yaxis.ticker = FixedTicker(ticks=[], minor_ticks=[])  # a tick per row, named in show_hidden
+        fig.yaxis.major_tick_line_color = None
+        fig.add_layout(ColorBar(color_mapper=self.mappers[name], width=8, title="value", title_text_font_size="11px",
+                                title_text_font_style="normal", major_label_text_font_size="10px", padding=4), "right")
         fig.grid.visible = False
         return fig
 
     # ---- updates (on the session's event loop) --------------------------------------------
     def show(self, snapshot: Table1Snapshot) -> None:
-        cells = table_columns(snapshot.rows, snapshot.memory.batch_size)
+        cells = table_columns(snapshot.rows)
         if cells != self.rows.data:
             # BokehJS 3.9's DataTable redraws replaced data only when the row count changes (measured
             # in Chromium): empty it first, in the same message, so every update is drawn.
             self.rows.data = {name: [] for name in cells}
             self.rows.data = cells
-        shown = {row.key: row for row in snapshot.rows}
+        # Only what changed is sent: snapshots come at 10 Hz, the errors once an epoch, the memory sweep
+        # on a rebuild, the hidden states at most once a second (the same objects until then).
+        shown = {row.key: row.test_errors for row in snapshot.rows}
         for key in MODELS:
-            self.errors[key].data = error_columns(shown[key]) if key in shown else {"epoch": [], "error": []}
-        self.memory.data = memory_columns(snapshot.memory)
-        self.show_hidden(snapshot.hidden)
+            errors = shown.get(key, np.array([], dtype=float))
+            if not np.array_equal(self.errors[key].data["error"], errors):
+                self.errors[key].data = error_columns(errors)
+        if snapshot.memory is not self._shown_memory:
+            self._shown_memory = snapshot.memory
+            self.memory.data = memory_columns(snapshot.memory)
+            self.figures["memory"].title.text = f"Memory kept for the backward pass (batch of {snapshot.memory.batch_size})"
+        end = epoch_axis_end(snapshot.rows)
+        if self.epochs.end != end:  # only when the epochs change: a user's zoom stays otherwise
+            self.epochs.update(start=0, end=end)
+        if snapshot.hidden is not self._shown_hidden:
+            self._shown_hidden = snapshot.hidden
+            self.show_hidden(snapshot.hidden)
 
     def show_hidden(self, hidden: HiddenStates) -> None:
         self.digit.data = {"image": [np.flipud(hidden.digit)]}
@@ -245,7 +294,11 @@ class Table1Figures:
             self.tiles[name].data = tile_columns(times, states, channels)
             bound = symmetric_range(states)
             self.mappers[name].update(low=-bound, high=bound)
-            self.hidden_figures[name].y_range.end = len(channels)  # fewer when the model has fewer channels
+            fig = self.hidden_figures[name]
+            fig.y_range.end = len(channels)  # fewer when the model has fewer channels
+            fig.yaxis.ticker.ticks = [len(channels) - 0.5 - row for row in range(len(channels))]
+            fig.yaxis.major_label_overrides = {len(channels) - 0.5 - row: f"#{channel}"
+                                               for row, channel in enumerate(channels)}
 
     def append_history(self, columns: dict[str, np.ndarray]) -> None:
         for key, new in loss_columns(columns).items():
