@@ -8,7 +8,8 @@ extra columns are integrated alongside z (so one call of :func:`odeviz.solve` do
   ``forward_with_trace(t, z)`` when it has one) or estimated by
   Hutchinson's εᵀ(∂f/∂z)ε with ε ~ N(0, I) (``divergence="hutchinson"``, one backward pass);
 - ``kinetic`` and ``jacobian``: the regularisers of "How to train your neural ODE" (Finlay et al.,
-  2020): ∫‖f‖² dt and ∫‖∂f/∂z‖_F² dt, the latter estimated as ∫‖εᵀ ∂f/∂z‖² dt.
+  2020): ∫‖f‖² dt and ∫‖∂f/∂z‖_F² dt, the latter estimated as ∫‖εᵀ ∂f/∂z‖² dt (or exact, with the
+  exact trace, for a field with ``forward_with_jacobian(t, z)``).
 
 ε is drawn once per solve (call :meth:`resample` before each solve), as Hutchinson's estimator and
 the adjoint's backward pass both need the same ε at every evaluation.
@@ -69,9 +70,15 @@ class AugmentedDynamics(nn.Module):
     def forward(self, t: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
         if not self.extra:
             return self.field(t, state)
+        if self.divergence == "exact" and self.regularize and hasattr(self.field, "forward_with_jacobian"):
+            # A field that knows its own Jacobian (e.g. by forward-mode differentiation) needs no
+            # reverse-mode passes here, and its Frobenius norm is then exact rather than estimated.
+            dz, jacobian = self.field.forward_with_jacobian(t, state[:, : self.dim])
+            trace = torch.diagonal(jacobian, dim1=0, dim2=2).sum(-1)
+            frobenius = (jacobian * jacobian).sum((0, 2))
+            return torch.cat([dz, -trace[:, None], (dz * dz).sum(1, keepdim=True), frobenius[:, None]], dim=1)
         if self.divergence == "exact" and not self.regularize and hasattr(self.field, "forward_with_trace"):
-            # A field that knows its own exact trace (e.g. by forward-mode differentiation) needs no
-            # reverse-mode passes here.
+            # Likewise for a field that knows its own exact trace.
             dz, trace = self.field.forward_with_trace(t, state[:, : self.dim])
             return torch.cat([dz, -trace[:, None]], dim=1)
         differentiable = torch.is_grad_enabled()  # False in the adjoint's forward pass

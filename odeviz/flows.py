@@ -70,12 +70,14 @@ class ConcatSquashField(nn.Module):
             z = torch.tanh(layer(t, z))
         return self.layers[-1](t, z)
 
-    def forward_with_trace(self, t: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """f(z, t) and tr(∂f/∂z) exactly, in one pass.
+    def forward_with_jacobian(self, t: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """f(z, t) and its Jacobian ∂f/∂z exactly, in one pass: (batch, dim) and (dim, batch, dim) with
+        ``[j, b, i] = ∂f_i/∂z_j`` at row b.
 
         The Jacobian is carried forward through the layers as ``dim`` tangents ∂h/∂z_j (forward-mode
         differentiation): in 2-D that is two extra products per layer, about three times cheaper to
-        train through than the ``dim`` reverse-mode passes with ``create_graph`` the generic route needs.
+        train through than the ``dim`` reverse-mode passes with ``create_graph`` the generic route needs,
+        and it gives the trace and RNODE's Frobenius norm ‖∂f/∂z‖²_F exactly, with no estimator noise.
         """
         t = t.reshape(-1, 1).to(z.dtype)
         tangents = torch.eye(z.shape[1], dtype=z.dtype, device=z.device).unsqueeze(1)  # (dim, 1, dim)
@@ -87,8 +89,12 @@ class ConcatSquashField(nn.Module):
             if index < len(self.layers) - 1:
                 h = torch.tanh(h)
                 tangents = tangents * (1.0 - h * h)
-        trace = torch.diagonal(tangents, dim1=0, dim2=2).sum(-1)
-        return h, trace.expand(z.shape[0])
+        return h, tangents.expand(-1, z.shape[0], -1)
+
+    def forward_with_trace(self, t: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """f(z, t) and tr(∂f/∂z) exactly, in one pass (see :meth:`forward_with_jacobian`)."""
+        h, jacobian = self.forward_with_jacobian(t, z)
+        return h, torch.diagonal(jacobian, dim1=0, dim2=2).sum(-1)
 
 
 class TimeWindows(nn.Module):

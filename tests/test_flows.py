@@ -74,6 +74,20 @@ def test_forward_mode_trace_matches_autograd_with_per_row_times():
         assert torch.allclose(trace, jacobian.diagonal(dim1=1, dim2=2).sum(-1), atol=1e-12)
 
 
+def test_regularised_exact_dynamics_give_the_exact_kinetic_energy_and_frobenius_norm():
+    field = random_field(2)
+    dynamics = AugmentedDynamics(field, 2, divergence="exact", regularize=True)
+    z = torch.randn(32, 2, dtype=torch.float64, requires_grad=True)
+    t = torch.tensor(0.7, dtype=torch.float64)
+    columns = dynamics(t, dynamics.initial_state(z))
+    out = field(t, z)
+    jacobian = torch.stack([torch.autograd.grad(out[:, i].sum(), z, retain_graph=True)[0] for i in range(2)], 1)
+    assert torch.allclose(columns[:, :2], out)
+    assert torch.allclose(-columns[:, 2], jacobian.diagonal(dim1=1, dim2=2).sum(-1), atol=1e-12)
+    assert torch.allclose(columns[:, 3], (out * out).sum(1), atol=1e-12)
+    assert torch.allclose(columns[:, 4], (jacobian * jacobian).sum((1, 2)), atol=1e-12)  # exact, no ε
+
+
 def test_hutchinson_mean_matches_the_exact_trace_within_its_standard_error():
     cnf = CNF(width=16, divergence="hutchinson").double()
     cnf.field.load_state_dict(random_field(1).state_dict())

@@ -20,6 +20,7 @@ CNF_OPTIONS = {
     "rtol": "rtol",
     "atol": "atol",
     "lr": "learning_rate",
+    "lr_decay": "decay_iterations",
     "seed": "seed",
     "adjoint": "adjoint",
 }
@@ -58,6 +59,8 @@ def add_parsers(commands, experiments) -> None:
     parser.add_argument("--atol", type=finite_float, default=None, help=f"{params.atol.doc} (default: {params.atol.default:g})")
     parser.add_argument("--lr", type=finite_float, default=None,
                         help=f"{params.learning_rate.doc} (default: {params.learning_rate.default:g})")
+    parser.add_argument("--lr-decay", type=int, default=None, metavar="ITERS",
+                        help=f"{params.decay_iterations.doc} (default: {params.decay_iterations.default})")
     parser.add_argument("--seed", type=int, default=None, help=f"{params.seed.doc} (default: {params.seed.default})")
     parser.add_argument("--adjoint", action=argparse.BooleanOptionalAction, default=None,
                         help=f"{params.adjoint.doc} (default: {'on' if params.adjoint.default else 'off'})")

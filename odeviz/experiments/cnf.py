@@ -5,11 +5,14 @@ with K = 2, 8 and 32 layers learns the same target from the same batches (the pa
 spirit), so the loss of each can be set against its capacity: K layers against M hidden units.
 Snapshots carry what the page draws: the target, the model's log density, its samples, the density
 transform at fractions 0 … 100 % of the generative flow (the paper's Figure 5), particle paths and the
-field. Density grids are heavy, so they are recomputed at most every ``HEAVY_PERIOD`` seconds while
-training runs, on a coarser grid than when it is paused; everything runs on the trainer's thread.
+field. Everything runs on the trainer's thread, so pictures cost training time: while training runs,
+each kind of picture is redrawn no more often than keeps its measured cost under ``DISPLAY_SHARE`` of
+the time (density grids, the heavy kind, also at most every ``HEAVY_PERIOD`` seconds and on a coarser
+grid than when paused; particles and the field at most every ``SNAPSHOT_PERIOD`` seconds).
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,10 +32,12 @@ PLANAR_BANK = (2, 8, 32)  # planar flows trained side by side: the capacity axis
 FRACTIONS = np.linspace(0.0, 1.0, 11)  # of the generative flow, base (0) → data (1): density frames
 PATH_FRACTIONS = np.linspace(0.0, 1.0, 41)  # particle paths (every 4th is a frame)
 GRID_TRAINING, GRID_IDLE = 32, 48  # density grid cells per side while training / when paused
-HEAVY_PERIOD = 2.0  # seconds between density grids while training runs
-SNAPSHOT_PERIOD = 0.3  # seconds between the lighter pictures (particles, field) while training runs
+HEAVY_PERIOD = 3.0  # least seconds between density grids while training runs
+SNAPSHOT_PERIOD = 0.3  # least seconds between the lighter pictures (particles, field) while training runs
+DISPLAY_SHARE = 0.1  # of the training thread's time, at most, for each kind of picture while training runs
 PARTICLES, TRAJECTORIES, FIELD_GRID = 1000, 48, 15
 HELD_OUT_DISPLAY = 1000  # held-out points whose NLL the page shows
+LR_FLOOR = 0.05  # of the learning rate, where its cosine decay ends
 CAPACITY_SMOOTHING = 0.05  # weight of the newest iteration in the capacity chart's running NLL
 
 
@@ -61,6 +66,7 @@ class CNFSnapshot:
     held_out_nll: float  # CNF, on held-out points, at the display tolerance
     planar_held_out_nll: float
     nfe_density: int  # evaluations of the batched density solve
+    density_version: int  # changes when the density grids (and planar pictures, held-out NLLs) are redrawn
     capacity: dict  # {"planar": (K values, NLL), "cnf": (M values, NLL)}
 
     @property
@@ -81,10 +87,15 @@ class CNFExperiment(Experiment):
     trace = param.Selector(default="exact", objects=["exact", "hutchinson"],
                            doc="tr(∂f/∂z) exactly, or Hutchinson's one-sample estimate εᵀ(∂f/∂z)ε")
     batch_size = param.Integer(512, bounds=(16, 16384), doc="points per training batch")
-    regularization = Real(0.0, bounds=(0.0, 10.0),
-                          doc="weight of the kinetic energy ∫‖f‖² and Jacobian norm ∫‖∂f/∂z‖²_F (RNODE; 0 = off)")
+    regularization = Real(0.01, bounds=(0.0, 10.0),
+                          doc="weight of the kinetic energy ∫‖f‖² and Jacobian norm ∫‖∂f/∂z‖²_F (RNODE; 0 = off): "
+                              "straighter, simpler flows that need fewer evaluations of f")
     compare_planar = param.Boolean(True, doc="train the planar flows beside the CNF (off: the CNF alone, faster)")
     planar_layers = param.Selector(default=8, objects=list(PLANAR_BANK), doc="K, the planar flow shown beside the CNF")
+    learning_rate = Real(3e-2, bounds=(1e-5, 10.0), doc="Adam's step size at the start (changes apply mid-training)")
+    decay_iterations = param.Integer(
+        1000, bounds=(0, 10_000_000),
+        doc=f"iterations over which the learning rate falls along a cosine to {LR_FLOOR:.0%} of its value, then stays (0: constant)")
     adjoint = param.Boolean(False, doc="backpropagate by the adjoint method (O(1) memory) instead of through the solver")
     atol = Real(1e-5, bounds=(1e-12, 1.0), doc="absolute tolerance of adaptive solvers")
 
@@ -130,6 +141,7 @@ class CNFExperiment(Experiment):
         file = self.target == "file"
         self._extent = self._square_around(pool, np.median(pool, axis=0) if file else np.zeros(2), 0.0 if file else 3.0)
         self._heavy = None
+        self._density_version = 0
 
     def _loss(self, token: CancelToken):
         x = torch.as_tensor(self.source.batch(self.batch_size), dtype=torch.float32, device=self.device)
@@ -149,6 +161,14 @@ class CNFExperiment(Experiment):
                 scalars[f"nll_planar_{k}"] = planar_nll.item()
         self._record_capacity(scalars)
         return loss, scalars, stats
+
+    def _learning_rate(self) -> float:
+        """A large step first (it carries the flow past the plateau where it has learnt only part of the
+        density), then a cosine decay to LR_FLOOR of it, which settles the NLL."""
+        if not self.decay_iterations:
+            return self.learning_rate
+        progress = min(self.trainer.iteration / self.decay_iterations, 1.0)
+        return self.learning_rate * (LR_FLOOR + (1.0 - LR_FLOOR) * 0.5 * (1.0 + math.cos(math.pi * progress)))
 
     def _record_capacity(self, scalars: dict) -> None:
         def smooth(table: dict, key: int, value: float) -> None:
@@ -218,21 +238,24 @@ class CNFExperiment(Experiment):
 
     def _density_frames(self, token: CancelToken) -> dict:
         """The heavy pictures: log-density grids at every frame fraction, the planar density, held-out NLLs.
-        Recomputed when the weights or solver changed, but at most every HEAVY_PERIOD s while training."""
+        Recomputed when the weights or solver changed; while training, only once the last computation is
+        HEAVY_PERIOD s old and its cost is at most DISPLAY_SHARE of the time since."""
         cells = GRID_TRAINING if self.trainer.training else GRID_IDLE
         settings = (self.method, self.rtol, self.atol, self.fixed_steps, cells, self.planar_layers)
         cached = self._heavy
         if cached is not None and cached["settings"] == settings and (
             cached["version"] == self.weights_version
-            or self.trainer.training and time.monotonic() - cached["when"] < HEAVY_PERIOD
+            or self.trainer.training
+            and time.monotonic() - cached["when"] < max(HEAVY_PERIOD, cached["cost"] / DISPLAY_SHARE)
         ):
             return cached
+        start = time.monotonic()
         cnf, planar = self.model["cnf"], self.model["planar"][PLANAR_BANK.index(self.planar_layers)]
         grid = self._grid(cells)
         log_density, stats = cnf.densities_over_time(grid, FRACTIONS, **self.solver_kwargs(token))
         held = torch.as_tensor(self.source.held_out()[:HELD_OUT_DISPLAY], dtype=torch.float32, device=self.device)
         self._heavy = {
-            "settings": settings, "version": self.weights_version, "when": time.monotonic(),
+            "settings": settings, "version": self.weights_version,
             "log_density": log_density.reshape(len(FRACTIONS), cells, cells).cpu().numpy(),
             "nfe": stats.nfe_forward,
             "held_out_nll": float(-cnf.log_prob(held, **self.solver_kwargs(token)).mean()),
@@ -240,6 +263,9 @@ class CNFExperiment(Experiment):
             "planar_samples": planar.sample(PARTICLES, generator=torch.Generator().manual_seed(self.seed)).cpu().numpy(),
             "planar_held_out_nll": float(-planar.log_prob(held).mean()),
         }
+        finished = time.monotonic()
+        self._heavy.update(when=finished, cost=finished - start)
+        self._density_version += 1
         return self._heavy
 
     def _field(self) -> tuple[np.ndarray, np.ndarray]:
@@ -259,8 +285,11 @@ class CNFExperiment(Experiment):
         self.model.eval()
         cnf = self.model["cnf"]
         heavy = self._density_frames(token)
+        start = time.monotonic()
         particles, _ = cnf.generate(self._display_noise.to(self.device), PATH_FRACTIONS, **self.solver_kwargs(token))
         field_points, field_velocity = self._field()
+        if self.trainer.snapshot_interval < float("inf"):  # headless runs switch pictures off: leave that alone
+            self.trainer.snapshot_interval = max(SNAPSHOT_PERIOD, (time.monotonic() - start) / DISPLAY_SHARE)
         return CNFSnapshot(
             iteration=iteration,
             target=self.source_name or self._target,
@@ -283,6 +312,7 @@ class CNFExperiment(Experiment):
             held_out_nll=heavy["held_out_nll"],
             planar_held_out_nll=heavy["planar_held_out_nll"],
             nfe_density=heavy["nfe"],
+            density_version=self._density_version,
             capacity={name: (np.array(sorted(table)), np.array([table[k] for k in sorted(table)]))
                       for name, table in self._capacity.items()},
         )

@@ -44,6 +44,7 @@ class CNFPage(pn.viewable.Viewer):
         self.player.param.watch(lambda event: setattr(self, "frame", event.new), "value")
         self.drawn_count = pn.pane.HTML("", css_classes=["odeviz-drawn"], margin=(0, 10))
         self.figures.sources["drawn"].on_change("data", lambda _attr, _old, _new: self._count_drawn())
+        self._shown = None  # the snapshot the figures show, so the next one sends only what changed
         self.stream.on_snapshot(self._show)
         self.stream.on_rows(self.figures.append_history)
         self.stream.on_clear(self.figures.clear_history)
@@ -134,7 +135,8 @@ class CNFPage(pn.viewable.Viewer):
 
     def _show(self, snapshot) -> None:
         if snapshot is not None:
-            self.figures.show(snapshot, self.frame)
+            self.figures.show(snapshot, self.frame, previous=self._shown)
+            self._shown = snapshot
             self.time_label.object = self._time_text(snapshot)
             self.readout.object = (
                 f"<div style='font-size:13px;line-height:1.5'>Density frames: <b>{snapshot.method}</b> at rtol "

@@ -197,14 +197,28 @@ class CNFFigures:
         figures.style_legend(fig, "top_right")
         return fig
 
-    # -- updates (on the session's event loop)
-    def show(self, snapshot: CNFSnapshot, frame: int) -> None:
-        x0, x1, y0, y1 = snapshot.extent
-        if (self.x_range.start, self.x_range.end, self.y_range.start, self.y_range.end) != snapshot.extent:
-            self.x_range.update(start=x0, end=x1)  # only on a new target: keep the user's zoom otherwise
-            self.y_range.update(start=y0, end=y1)
-        self.sources["target"].data = point_columns(snapshot.target_points)
+    # -- updates (on the session's event loop). Each sends only what changed: the browser redraws
+    # whatever a source receives, and serialising it holds the GIL the training thread needs.
+    def show(self, snapshot: CNFSnapshot, frame: int, previous: CNFSnapshot | None = None) -> None:
+        """Refill the figures from ``snapshot``; parts equal to those of ``previous`` (the snapshot shown
+        before, if any) are not sent again."""
+        if previous is None or snapshot.target_points is not previous.target_points:
+            x0, x1, y0, y1 = snapshot.extent
+            if (self.x_range.start, self.x_range.end, self.y_range.start, self.y_range.end) != snapshot.extent:
+                self.x_range.update(start=x0, end=x1)  # only on a new target: keep the user's zoom otherwise
+                self.y_range.update(start=y0, end=y1)
+            self.sources["target"].data = point_columns(snapshot.target_points)
+            self.figures["target"].title.text = f"Target: {snapshot.target}"
         self.sources["samples"].data = point_columns(snapshot.particles[-1])
+        self.sources["paths"].data = trajectory_columns(snapshot.particles, 48)
+        for name, columns in capacity_columns(snapshot.capacity).items():
+            self.sources[f"capacity_{name}"].data = columns
+        if previous is None or snapshot.density_version != previous.density_version:
+            self._show_densities(snapshot)
+            self._show_frame_densities(snapshot, frame)
+        self._show_frame_particles(snapshot, frame)
+
+    def _show_densities(self, snapshot: CNFSnapshot) -> None:
         model = snapshot.log_density[-1]
         self.sources["log_density"].data = image_columns(model, snapshot.extent)
         self.mappers["log_density"].update(low=float(model.max()) - LOG_DENSITY_SPAN, high=float(model.max()))
@@ -212,33 +226,39 @@ class CNFFigures:
         self.mappers["planar"].update(low=float(snapshot.planar_log_density.max()) - LOG_DENSITY_SPAN,
                                       high=float(snapshot.planar_log_density.max()))
         self.sources["planar_samples"].data = point_columns(snapshot.planar_samples)
-        self.sources["paths"].data = trajectory_columns(snapshot.particles, 48)
         for index, fraction in enumerate(SMALL_FRACTIONS):
             density = np.exp(snapshot.log_density[int(np.argmin(np.abs(snapshot.fractions - fraction)))])
             self.small[index].data = image_columns(density, snapshot.extent)
             self.mappers[f"small-{index}"].update(low=0.0, high=float(density.max()))
-        for name, columns in capacity_columns(snapshot.capacity).items():
-            self.sources[f"capacity_{name}"].data = columns
-        self.figures["target"].title.text = f"Target: {snapshot.target}"
         self.figures["log_density"].title.text = f"CNF log-density, held-out NLL {snapshot.held_out_nll:.3f}"
         self.figures["planar"].title.text = (f"Planar flow, K = {snapshot.planar_layers}: "
                                              f"held-out NLL {snapshot.planar_held_out_nll:.3f}")
-        self.show_frame(snapshot, frame)
 
     def show_frame(self, snapshot: CNFSnapshot, frame: int) -> None:
         """The transform and the paths plot at density frame ``frame`` (the time slider)."""
-        frame = min(max(int(frame), 0), len(snapshot.fractions) - 1)
+        self._show_frame_densities(snapshot, frame)
+        self._show_frame_particles(snapshot, frame)
+
+    @staticmethod
+    def _clamp(snapshot: CNFSnapshot, frame: int) -> int:
+        return min(max(int(frame), 0), len(snapshot.fractions) - 1)
+
+    def _show_frame_densities(self, snapshot: CNFSnapshot, frame: int) -> None:
+        frame = self._clamp(snapshot, frame)
         density = np.exp(snapshot.log_density[frame])
         self.sources["transform"].data = image_columns(density, snapshot.extent)
         self.mappers["transform"].update(low=0.0, high=float(density.max()))
+        label = frame_label(snapshot.fractions[frame])
+        self.figures["transform"].title.text = f"Density transform at {label}"
+        self.figures["paths"].title.text = f"Particle paths and the field at {label}"
+
+    def _show_frame_particles(self, snapshot: CNFSnapshot, frame: int) -> None:
+        frame = self._clamp(snapshot, frame)
         particles = snapshot.particles[snapshot.frame_of_path[frame]]
         self.sources["transform_particles"].data = point_columns(particles[:400])
         self.sources["path_particles"].data = point_columns(particles[:48])
         spacing = (snapshot.extent[1] - snapshot.extent[0]) / (np.sqrt(len(snapshot.field_points)) + 1)
         self.arrows.data = arrow_columns(snapshot.field_points, snapshot.field_velocity[frame], spacing)
-        label = frame_label(snapshot.fractions[frame])
-        self.figures["transform"].title.text = f"Density transform at {label}"
-        self.figures["paths"].title.text = f"Particle paths and the field at {label}"
 
     def append_history(self, columns: dict[str, np.ndarray]) -> None:
         self.history.stream({name: columns.get(name, np.full(len(columns["iteration"]), np.nan))

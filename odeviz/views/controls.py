@@ -135,7 +135,10 @@ class TrainingControls(pn.viewable.Viewer):
             return ""
         self._progress.append((time.monotonic(), self.experiment.trainer.iteration))
         (start, first), (now, last) = self._progress[0], self._progress[-1]
-        return f" · {(last - first) / (now - start):.0f} it/s" if now - start > 0.5 else ""
+        if now - start <= 0.5:
+            return ""
+        rate = (last - first) / (now - start)
+        return f" · {rate:.1f} it/s" if rate < 10 else f" · {rate:.0f} it/s"  # slow pages: not "0 it/s"
 
     @property
     def status_line(self) -> pn.Row:
