@@ -19,13 +19,14 @@ Held-out NLL, the same measure for both: mean −log p(x) in nats over 5000 fres
 distribution (``random_state`` 2024, never trained on), each model in float64 with dopri5 at
 rtol 1e-7 / atol 1e-9. One process, one intra-op thread, so both run on the same machine state.
 
-    python benchmarks/bench_cnf.py [--baseline-iters 1000] [--check-every 25]
+    PYTHONPATH=. python benchmarks/bench_cnf.py [--baseline-iters 1000] [--check-every 25]
 """
 from __future__ import annotations
 
 import argparse
 import copy
 import json
+import sys
 import time
 
 import numpy as np
@@ -157,6 +158,7 @@ def main() -> None:
     configure_torch()
     if args.target_nll is None:
         baseline = run_baseline(args.baseline_iters)
+        print(f"baseline: {json.dumps(baseline)}", file=sys.stderr, flush=True)  # progress: the long half is done
         target, limit = baseline["held_out_nll"], baseline["wall_seconds"]
     else:
         baseline, target, limit = None, args.target_nll, args.time_limit or 600.0

@@ -3,6 +3,7 @@ refused input (files, drawings, width), save and load."""
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ import pytest
 import odeviz
 from odeviz.density_data import MAX_FILE_BYTES, PointSource, parse_points, read_points
 from odeviz.experiments import CNFExperiment, CNFSnapshot
-from odeviz.experiments.cnf import FRACTIONS, GRID_IDLE, PLANAR_BANK
+from odeviz.experiments.cnf import DISPLAY_SHARE, FRACTIONS, GRID_IDLE, HEAVY_PERIOD, PLANAR_BANK
 
 
 @pytest.fixture(scope="module")
@@ -178,3 +179,44 @@ def test_point_sources_hold_out_points_they_never_train_on():
     assert not held & {tuple(p) for p in source.batch(5000)}
     drawn = PointSource("drawn", np.random.default_rng(0).normal(size=(12, 2)))
     assert drawn.batch(100).shape == (100, 2) and len(np.unique(drawn.batch(100), axis=0)) == 100  # jittered
+
+
+def test_learning_rate_falls_along_a_cosine_then_stays(make_experiment):
+    experiment = make_experiment(CNFExperiment, learning_rate=0.04, decay_iterations=10, compare_planar=False)
+    experiment.trainer.snapshot_interval = math.inf
+    rates, schedule = [], experiment._learning_rate
+    experiment._learning_rate = lambda: rates.append(schedule()) or rates[-1]
+    experiment.step(12)
+    assert experiment.trainer.wait_idle(60) and experiment.trainer.iteration == 12
+    assert rates[0] == pytest.approx(0.04)
+    assert rates[5] == pytest.approx(0.04 * (0.05 + 0.95 * 0.5))  # half way down the cosine
+    assert rates[10] == rates[11] == pytest.approx(0.04 * 0.05)
+    assert all(a > b for a, b in zip(rates[:10], rates[1:11]))
+    assert experiment.optimizer.param_groups[0]["lr"] == pytest.approx(0.04 * 0.05)  # what Adam used
+
+
+def test_while_training_pictures_take_a_bounded_share_of_the_time(make_experiment):
+    experiment = make_experiment(CNFExperiment, target="circles", compare_planar=False)
+    trainer = experiment.trainer
+    assert trainer.wait_idle(60)
+    drawing_seconds, snapshot = [], experiment.snapshot
+
+    def timed_snapshot(token, iteration):
+        start = time.perf_counter()
+        try:
+            return snapshot(token, iteration)
+        finally:
+            if trainer.running:  # not the picture drawn once training pauses
+                drawing_seconds.append(time.perf_counter() - start)
+
+    experiment.snapshot = timed_snapshot
+    versions_before = experiment._density_version
+    experiment.start()
+    time.sleep(8)
+    experiment.pause()
+    assert trainer.wait_idle(60)
+    _, history = trainer.history.since(0)
+    training_seconds = float(history["seconds"].sum())
+    assert len(drawing_seconds) >= 5  # the page still moves
+    assert sum(drawing_seconds) <= 2 * DISPLAY_SHARE * training_seconds + 0.5, (sum(drawing_seconds), training_seconds)
+    assert experiment._density_version - versions_before <= 2 + 8 / HEAVY_PERIOD  # grids at most every few seconds

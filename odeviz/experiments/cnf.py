@@ -102,6 +102,7 @@ class CNFExperiment(Experiment):
     def __init__(self, **params) -> None:
         self._capacity: dict = {}
         self._capacity_key = None
+        self._density_version = 0  # never reset: a rebuilt model's first grids must differ from the last shown
         super().__init__(**params)
         self.trainer.snapshot_interval = SNAPSHOT_PERIOD
 
@@ -141,7 +142,6 @@ class CNFExperiment(Experiment):
         file = self.target == "file"
         self._extent = self._square_around(pool, np.median(pool, axis=0) if file else np.zeros(2), 0.0 if file else 3.0)
         self._heavy = None
-        self._density_version = 0
 
     def _loss(self, token: CancelToken):
         x = torch.as_tensor(self.source.batch(self.batch_size), dtype=torch.float32, device=self.device)
