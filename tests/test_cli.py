@@ -136,3 +136,24 @@ def test_serve_answers_index_and_pages():
         server.stdout.close()
     with pytest.raises(ProcessLookupError):
         os.killpg(server.pid, 0)  # nothing of the group is left
+
+
+def test_every_command_has_a_help_page():
+    """--help of every command and experiment prints and exits 0 (helps quote params' docs)."""
+    import argparse
+
+    from odeviz.cli import build_parser
+
+    def commands(parser, prefix=()):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    yield (*prefix, name)
+                    yield from commands(sub, (*prefix, name))
+
+    paths = list(commands(build_parser()))
+    assert ("train", "cnf") in paths and ("table1",) in paths
+    for path in paths:
+        with pytest.raises(SystemExit) as exit_info:
+            build_parser().parse_args([*path, "--help"])
+        assert exit_info.value.code == 0, path

@@ -7,7 +7,15 @@ import json
 import math
 import sys
 
-from .common import EXIT_OK, EXIT_STOPPED, UsageError, finite_float, param_error, param_values, run_training
+from .common import (
+    EXIT_OK,
+    EXIT_STOPPED,
+    UsageError,
+    finite_float,
+    param_error,
+    param_values,
+    run_training,
+)
 
 # Command-line option → experiment param. Options left out keep the experiment's defaults.
 CLASSIFIER_OPTIONS = {

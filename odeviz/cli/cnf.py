@@ -7,7 +7,16 @@ import math
 import sys
 from pathlib import Path
 
-from .common import EXIT_OK, EXIT_STOPPED, UsageError, finite_float, param_error, param_values, run_training
+from .common import (
+    EXIT_OK,
+    EXIT_STOPPED,
+    UsageError,
+    add_solver_options,
+    finite_float,
+    param_error,
+    param_values,
+    run_training,
+)
 
 # Command-line option → experiment param. Options left out keep the experiment's defaults.
 CNF_OPTIONS = {
@@ -53,17 +62,9 @@ def add_parsers(commands, experiments) -> None:
                         help=f"{params.batch_size.doc} (default: {params.batch_size.default})")
     parser.add_argument("--regularization", type=finite_float, default=None,
                         help=f"{params.regularization.doc} (default: {params.regularization.default:g})")
-    parser.add_argument("--method", choices=params.method.objects, default=None, metavar="METHOD",
-                        help=f"{params.method.doc}: {', '.join(params.method.objects)} (default: {params.method.default})")
-    parser.add_argument("--rtol", type=finite_float, default=None, help=f"{params.rtol.doc} (default: {params.rtol.default:g})")
-    parser.add_argument("--atol", type=finite_float, default=None, help=f"{params.atol.doc} (default: {params.atol.default:g})")
-    parser.add_argument("--lr", type=finite_float, default=None,
-                        help=f"{params.learning_rate.doc} (default: {params.learning_rate.default:g})")
     parser.add_argument("--lr-decay", type=int, default=None, metavar="ITERS",
                         help=f"{params.decay_iterations.doc} (default: {params.decay_iterations.default})")
-    parser.add_argument("--seed", type=int, default=None, help=f"{params.seed.doc} (default: {params.seed.default})")
-    parser.add_argument("--adjoint", action=argparse.BooleanOptionalAction, default=None,
-                        help=f"{params.adjoint.doc} (default: {'on' if params.adjoint.default else 'off'})")
+    add_solver_options(parser, params)
     parser.set_defaults(run=_train_cnf)
 
 

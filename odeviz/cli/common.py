@@ -18,6 +18,12 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
 
+    def add_argument(self, *args, **kwargs):
+        # Helps quote params' docs, which may say "5%": argparse would take it for a format directive.
+        if kwargs.get("help") and "%(" not in kwargs["help"]:
+            kwargs["help"] = kwargs["help"].replace("%", "%%")
+        return super().add_argument(*args, **kwargs)
+
 
 def finite_float(text: str) -> float:
     """argparse type: a float that is neither NaN nor infinite (bounds are the experiment's job)."""
@@ -94,3 +100,14 @@ def param_error(error: ValueError, option_of_param: dict[str, str]) -> str:
     return f"{'--' + option if option else name} {rest.rstrip('.')}"
 
 
+def add_solver_options(parser: argparse.ArgumentParser, params) -> None:
+    """--method, --rtol, --atol, --lr, --seed and --adjoint/--no-adjoint, documented by the experiment's params."""
+    parser.add_argument("--method", choices=params.method.objects, default=None, metavar="METHOD",
+                        help=f"{params.method.doc}: {', '.join(params.method.objects)} (default: {params.method.default})")
+    parser.add_argument("--rtol", type=finite_float, default=None, help=f"{params.rtol.doc} (default: {params.rtol.default:g})")
+    parser.add_argument("--atol", type=finite_float, default=None, help=f"{params.atol.doc} (default: {params.atol.default:g})")
+    parser.add_argument("--lr", type=finite_float, default=None,
+                        help=f"{params.learning_rate.doc} (default: {params.learning_rate.default:g})")
+    parser.add_argument("--seed", type=int, default=None, help=f"{params.seed.doc} (default: {params.seed.default})")
+    parser.add_argument("--adjoint", action=argparse.BooleanOptionalAction, default=None,
+                        help=f"{params.adjoint.doc} (default: {'on' if params.adjoint.default else 'off'})")

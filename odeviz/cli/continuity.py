@@ -10,7 +10,7 @@ from .common import (
     EXIT_OK,
     EXIT_STOPPED,
     UsageError,
-    finite_float,
+    add_solver_options,
     param_error,
     param_values,
     run_training,
@@ -46,15 +46,7 @@ def add_parsers(commands, experiments) -> None:
                         help=f"{params.target.doc} (default: {params.target.default})")
     parser.add_argument("--augment", action="store_true", default=None, help=params.augment.doc)
     parser.add_argument("--depth", type=int, default=None, help=f"{params.depth.doc} (default: {params.depth.default})")
-    parser.add_argument("--method", choices=params.method.objects, default=None, metavar="METHOD",
-                        help=f"{params.method.doc}: {', '.join(params.method.objects)} (default: {params.method.default})")
-    parser.add_argument("--rtol", type=finite_float, default=None, help=f"{params.rtol.doc} (default: {params.rtol.default:g})")
-    parser.add_argument("--atol", type=finite_float, default=None, help=f"{params.atol.doc} (default: {params.atol.default:g})")
-    parser.add_argument("--lr", type=finite_float, default=None,
-                        help=f"{params.learning_rate.doc} (default: {params.learning_rate.default:g})")
-    parser.add_argument("--seed", type=int, default=None, help=f"{params.seed.doc} (default: {params.seed.default})")
-    parser.add_argument("--adjoint", action=argparse.BooleanOptionalAction, default=None,
-                        help=f"{params.adjoint.doc} (default: {'on' if params.adjoint.default else 'off'})")
+    add_solver_options(parser, params)
     parser.set_defaults(run=_train_continuity)
 
 

@@ -15,7 +15,7 @@ from bokeh.palettes import Greys256
 from ..experiments.classifier import ClassifierSnapshot
 from . import figures
 from .arrows import SEGMENTS_PER_ARROW, arrow_segments
-from .figures import BACKWARD_COLOR, ODE_COLOR, RESNET_COLOR
+from .figures import ODE_COLOR, RESNET_COLOR, nfe_figure
 
 SQUARE = 300  # frame size in pixels of the plane plots (equal scales on both axes)
 CLASS_COLORS = (ODE_COLOR, RESNET_COLOR)  # class 0 blue, class 1 orange, everywhere
@@ -115,19 +115,6 @@ def plane_figure(title: str, labels: tuple[str, str], x_range=None, y_range=None
     fig = figures.figure(title, *labels, x_range=x_range or Range1d(-3, 3), y_range=y_range or Range1d(-3, 3),
                          tools=tools)
     fig.frame_width = fig.frame_height = SQUARE
-    return fig
-
-
-def nfe_figure(history, title: str = "Evaluations of f per iteration (NFE)"):
-    """NFE-forward and NFE-backward (adjoint) against training iteration, from a history source."""
-    fig = figures.figure(title, "training iteration", "evaluations of f (NFE)")
-    forward = fig.line("iteration", "nfe_forward", source=history, color=ODE_COLOR, line_width=2,
-                       legend_label="NFE forward")
-    backward = fig.line("iteration", "nfe_backward", source=history, color=BACKWARD_COLOR, line_dash="dashed",
-                        legend_label="NFE backward (adjoint)")
-    figures.hover(fig, [forward, backward], [("iteration", "@iteration"), ("forward", "@nfe_forward"),
-                                             ("backward", "@nfe_backward")])
-    figures.style_legend(fig, "top_left")
     return fig
 
 

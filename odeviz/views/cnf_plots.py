@@ -12,7 +12,7 @@ from bokeh.palettes import Viridis256
 
 from ..experiments.cnf import PLANAR_BANK, CNFSnapshot
 from . import figures
-from .figures import BACKWARD_COLOR, ODE_COLOR, RESNET_COLOR, TARGET_COLOR
+from .figures import ODE_COLOR, RESNET_COLOR, TARGET_COLOR
 
 SQUARE = 250  # frame side of the 2-D plots, px
 SMALL = 128  # frame side of the small multiples
@@ -76,7 +76,7 @@ class CNFFigures:
         self.figures = {
             "target": self._target(), "log_density": self._log_density(), "samples": self._samples(),
             "transform": self._transform(), "paths": self._paths(), "planar": self._planar(),
-            "nll": self._nll(), "nfe": self._nfe(), "capacity": self._capacity(),
+            "nll": self._nll(), "nfe": figures.nfe_figure(self.history, "CNF cost per iteration"), "capacity": self._capacity(),
         }
         self.figures["nfe"].x_range = self.figures["nll"].x_range
         self.small_figures = [self._small(i) for i in range(len(SMALL_FRACTIONS))]
@@ -173,16 +173,6 @@ class CNFFigures:
         figures.style_legend(fig, "top_right")
         return fig
 
-    def _nfe(self):
-        fig = figures.figure("CNF cost per iteration", "training iteration", "evaluations of f (NFE)")
-        forward = fig.line("iteration", "nfe_forward", source=self.history, color=ODE_COLOR, line_width=2,
-                           legend_label="NFE forward")
-        backward = fig.line("iteration", "nfe_backward", source=self.history, color=BACKWARD_COLOR,
-                            line_dash="dashed", legend_label="NFE backward (adjoint)")
-        figures.hover(fig, [forward, backward], [("iteration", "@iteration"), ("forward", "@nfe_forward"),
-                                                 ("backward", "@nfe_backward")])
-        figures.style_legend(fig, "top_left")
-        return fig
 
     def _capacity(self):
         fig = figures.figure("Loss against capacity", "K planar layers · M hidden units", "NLL (running mean)",

@@ -15,7 +15,7 @@ from ..data import CONTINUITY_TARGETS
 from ..experiments.continuity import ContinuitySnapshot
 from . import figures
 from .arrows import SEGMENTS_PER_ARROW, arrow_segments
-from .figures import BACKWARD_COLOR, FRAME_HEIGHT, FRAME_WIDTH, ODE_COLOR, RESNET_COLOR, TARGET_COLOR
+from .figures import FRAME_HEIGHT, FRAME_WIDTH, ODE_COLOR, RESNET_COLOR, TARGET_COLOR
 
 T_LABEL, H_LABEL = "time t   (ResNet: depth k/L)", "hidden state h"
 H_LABELS = {False: H_LABEL, True: "h, first of the state (h, h₂)"}
@@ -126,7 +126,7 @@ class ContinuityFigures(figures.HistoryPlots):
         self.history = figures.source(*HISTORY_COLUMNS, name="history")
         self.figures = {
             "resnet": self._resnet(), "ode": self._ode(), "euler": self._euler(), "learned": self._learned(),
-            "loss": self._loss(), "nfe": self._nfe(),
+            "loss": self._loss(), "nfe": figures.nfe_figure(self.history, "ODE-Net cost per iteration"),
         }
         self.figures["nfe"].x_range = self.figures["loss"].x_range
 
@@ -194,16 +194,6 @@ class ContinuityFigures(figures.HistoryPlots):
         figures.style_legend(fig, "top_right")
         return fig
 
-    def _nfe(self):
-        fig = figures.figure("ODE-Net cost per iteration", "training iteration", "evaluations of f (NFE)")
-        forward = fig.line("iteration", "nfe_forward", source=self.history, color=ODE_COLOR, line_width=2,
-                           legend_label="NFE forward")
-        backward = fig.line("iteration", "nfe_backward", source=self.history, color=BACKWARD_COLOR,
-                            line_dash="dashed", legend_label="NFE backward (adjoint)")
-        figures.hover(fig, [forward, backward], [("iteration", "@iteration"), ("forward", "@nfe_forward"),
-                                                 ("backward", "@nfe_backward")])
-        figures.style_legend(fig, "top_left")
-        return fig
 
     # ---- updates (on the session's event loop) --------------------------------------------
     def show(self, snapshot: ContinuitySnapshot, highlighted: Sequence[int] = ()) -> None:

@@ -13,7 +13,8 @@ from bokeh.palettes import Viridis256
 from ..experiments.figure3 import Figure3Measurements, SolverSetting
 from ..measure import MEMORY_STEPS, MemoryBySteps, ToleranceSweep, nfe_ratio
 from . import figures
-from .classifier_plots import HISTORY_COLUMNS, nfe_figure
+from .classifier_plots import HISTORY_COLUMNS
+from .figures import nfe_figure
 from .figures import BACKWARD_COLOR, ODE_COLOR, RESNET_COLOR
 
 CURRENT_COLOR = "#e03131"

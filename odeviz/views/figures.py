@@ -90,3 +90,16 @@ def style_legend(fig, location: str = "top_left") -> None:
     fig.legend.padding = 4
     fig.legend.spacing = 0
     fig.legend.click_policy = "hide"
+
+
+def nfe_figure(history, title: str = "Evaluations of f per iteration (NFE)"):
+    """NFE-forward and NFE-backward (adjoint) against training iteration, from a history source."""
+    fig = figure(title, "training iteration", "evaluations of f (NFE)")
+    forward = fig.line("iteration", "nfe_forward", source=history, color=ODE_COLOR, line_width=2,
+                       legend_label="NFE forward")
+    backward = fig.line("iteration", "nfe_backward", source=history, color=BACKWARD_COLOR, line_dash="dashed",
+                        legend_label="NFE backward (adjoint)")
+    hover(fig, [forward, backward], [("iteration", "@iteration"), ("forward", "@nfe_forward"),
+                                             ("backward", "@nfe_backward")])
+    style_legend(fig, "top_left")
+    return fig
