@@ -1,6 +1,6 @@
 """`panel serve apps/classifier.py`: a 2-D ODE-Net classifier with its live vector field and flow."""
 
-from odeviz.app import configure_session
+from odeviz.runtime import configure_session
 from odeviz.views import ClassifierPage
 
 configure_session()

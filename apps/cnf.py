@@ -1,6 +1,6 @@
 """`panel serve apps/cnf.py`: continuous normalizing flows learning 2-D densities (the paper's Figures 4–5)."""
 
-from odeviz.app import configure_session
+from odeviz.runtime import configure_session
 from odeviz.views import CNFPage
 
 configure_session()

@@ -11,17 +11,21 @@ per second, and the time from the click on Train to the first redrawn trajectori
 """
 import argparse
 import json
+import sys
 import statistics
 import time
+from pathlib import Path
 
 import torch
 from torch import nn
 from torchdiffeq import odeint_adjoint
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # the browser harness lives with the tests
+
 from odeviz.experiments import ClassifierExperiment
 from odeviz.experiments.classifier import MAP_RESOLUTION, MAP_RESOLUTION_TRAINING
-from odeviz.nets import configure_torch
-from odeviz.solve import CancelToken
+from odeviz.runtime import configure_torch
+from odeviz.numerics.solve import CancelToken
 
 
 def baseline_iterations_per_second(seconds: float) -> float:
@@ -94,8 +98,8 @@ def served(seconds: float) -> dict:
     from the click on Train to the first redrawn trajectories."""
     from playwright.sync_api import sync_playwright
 
-    from odeviz.testing import launch_chromium
-    from odeviz.testing import served as serving
+    from harness import launch_chromium
+    from harness import served as serving
 
     with serving("apps/classifier.py") as url, sync_playwright() as playwright:
         browser = launch_chromium(playwright)

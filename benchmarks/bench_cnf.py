@@ -36,7 +36,7 @@ from torch import nn
 from torchdiffeq import odeint
 
 from odeviz.experiments import CNFExperiment
-from odeviz.nets import configure_torch
+from odeviz.runtime import configure_torch
 
 NOISE, FACTOR, BATCH = 0.06, 0.5, 512
 EVALUATION = dict(method="dopri5", rtol=1e-7, atol=1e-9)

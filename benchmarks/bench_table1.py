@@ -22,18 +22,18 @@ import torch
 import torch.nn.functional as F
 from torchdiffeq import odeint, odeint_adjoint
 
-from odeviz.digits import load_digit_data
+from odeviz.data.digits import load_digit_data
 from odeviz.experiments import Table1Experiment
-from odeviz.experiments.supervised import EVALUATION_BATCH, MODELS
-from odeviz.nets import configure_torch
-from odeviz.supervised import MLP, ODENet, ResNet
+from odeviz.experiments.table1 import EVALUATION_BATCH, MODELS
+from odeviz.runtime import configure_torch
+from odeviz.models.table1 import MLP, ODENet, ConvResNet
 
 
 def build_models(experiment: Table1Experiment, side: int, pixels: int) -> dict:
     """The four models with the weights Table1Experiment starts from (same seed, same order)."""
     torch.manual_seed(experiment.seed)
     channels = experiment.channels
-    return {"mlp": MLP(pixels), "resnet": ResNet(channels, side), "rknet": ODENet(channels, side),
+    return {"mlp": MLP(pixels), "resnet": ConvResNet(channels, side), "rknet": ODENet(channels, side),
             "odenet": ODENet(channels, side)}
 
 

@@ -9,13 +9,17 @@ Three numbers from one run on one machine:
 """
 import argparse
 import json
+import sys
 import time
+from pathlib import Path
 
 import torch
 from torchdiffeq import odeint_adjoint
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # the browser harness lives with the tests
+
 from odeviz.experiments import ContinuityExperiment
-from odeviz.nets import configure_torch
+from odeviz.runtime import configure_torch
 
 
 def baseline_iterations_per_second(seconds: float) -> float:
@@ -62,7 +66,7 @@ def served_iterations_per_second(seconds: float) -> tuple[float, float, float]:
     seconds from the click on Train to the first redrawn trajectories)."""
     from playwright.sync_api import sync_playwright
 
-    from odeviz.testing import launch_chromium, served
+    from harness import launch_chromium, served
 
     with served("apps/continuity.py") as url, sync_playwright() as playwright:
         browser = launch_chromium(playwright)

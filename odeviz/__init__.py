@@ -1,5 +1,5 @@
 """odeviz: see and teach Neural ODEs (Chen et al., NeurIPS 2018)."""
-from .solve import (
+from .numerics.solve import (
     ADAPTIVE_METHODS,
     METHODS,
     CancelToken,
@@ -13,7 +13,7 @@ from .solve import (
     solve,
 )
 
-from .saving import load
+from .models.saving import load
 
 __version__ = "0.1.0"
 __all__ = [

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from odeviz.testing import CHROMIUM, launch_chromium
+from harness import CHROMIUM, launch_chromium
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -6,7 +6,7 @@ import urllib.request
 
 import pytest
 
-from odeviz.testing import REPO, SOURCE_COLUMN_JS, served
+from harness import REPO, SOURCE_COLUMN_JS, served
 
 pytestmark = pytest.mark.browser
 ARTIFACTS = REPO / "test-artifacts"
@@ -116,8 +116,8 @@ def test_closing_the_tab_ends_the_sessions_training_thread(chromium):
     """A served session's trainer thread stops when the browser tab closes and the session is destroyed."""
     import panel as pn
 
-    from odeviz.app import configure_session
-    from odeviz.testing import free_port
+    from odeviz.runtime import configure_session
+    from harness import free_port
     from odeviz.views import ContinuityPage
 
     pages = []

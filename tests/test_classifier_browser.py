@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from odeviz.testing import REPO, SOURCE_COLUMN_JS, served
+from harness import REPO, SOURCE_COLUMN_JS, served
 
 pytestmark = pytest.mark.browser
 ARTIFACTS = REPO / "test-artifacts"

@@ -11,7 +11,7 @@ import torch
 
 from odeviz.experiments import ClassifierExperiment, ClassifierSnapshot, Figure3Experiment
 from odeviz.experiments.classifier import MAP_RESOLUTION, MAP_RESOLUTION_TRAINING
-from odeviz.measure import SWEEP_TOLERANCES, memory_by_steps, nfe_ratio
+from odeviz.numerics.measure import SWEEP_TOLERANCES, memory_by_steps, nfe_ratio
 
 
 def _latest(experiment):

@@ -1,7 +1,7 @@
 """The CNF page in a real browser: train, scrub time, draw a density and learn it, refused input."""
 import pytest
 
-from odeviz.testing import REPO, SOURCE_COLUMN_JS, served
+from harness import REPO, SOURCE_COLUMN_JS, served
 
 pytestmark = pytest.mark.browser
 ARTIFACTS = REPO / "test-artifacts"

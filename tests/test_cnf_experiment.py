@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import odeviz
-from odeviz.density_data import MAX_FILE_BYTES, PointSource, parse_points, read_points
+from odeviz.data.densities import MAX_FILE_BYTES, PointSource, parse_points, read_points
 from odeviz.experiments import CNFExperiment, CNFSnapshot
 from odeviz.experiments.cnf import DISPLAY_SHARE, FRACTIONS, GRID_IDLE, HEAVY_PERIOD, PLANAR_BANK
 

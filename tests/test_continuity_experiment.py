@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from odeviz.experiments import ContinuitySnapshot
-from odeviz.nets import ResNet
+from odeviz.models.fields import FieldResNet
 
 
 def test_model_layer_imports_no_view_libraries():
@@ -151,7 +151,7 @@ def test_depth_change_keeps_ode_net_and_rebuilds_resnet(make_experiment):
         experiment.depth = depth
         snapshot = _latest(experiment)
         resnet = experiment.model["resnet"]
-        assert isinstance(resnet, ResNet) and resnet is not old_resnet and resnet.depth == depth
+        assert isinstance(resnet, FieldResNet) and resnet is not old_resnet and resnet.depth == depth
         assert resnet.w_in.shape[0] == depth
         optimised = {id(p) for group in experiment.optimizer.param_groups for p in group["params"]}
         assert {id(p) for p in experiment.model.parameters()} == optimised

@@ -1,4 +1,4 @@
-"""odeviz.dynamics: the change of variables and the RNODE integrals against known answers."""
+"""odeviz.numerics.dynamics: the change of variables and the RNODE integrals against known answers."""
 from __future__ import annotations
 
 import math
@@ -8,8 +8,8 @@ import torch
 from torch import nn
 
 from odeviz import solve
-from odeviz.dynamics import AugmentedDynamics
-from odeviz.nets import VectorField
+from odeviz.numerics.dynamics import AugmentedDynamics
+from odeviz.models.fields import VectorField
 
 
 class Linear(nn.Module):

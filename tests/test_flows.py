@@ -1,4 +1,4 @@
-"""odeviz.flows: the CNF's change of variables and the planar flow against known answers."""
+"""odeviz.models.flows: the CNF's change of variables and the planar flow against known answers."""
 from __future__ import annotations
 
 import math
@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from odeviz.dynamics import AugmentedDynamics
-from odeviz.flows import CNF, ConcatSquashField, PlanarFlow, standard_normal_log_prob
+from odeviz.numerics.dynamics import AugmentedDynamics
+from odeviz.models.flows import CNF, ConcatSquashField, PlanarFlow, standard_normal_log_prob
 
 TIGHT = dict(method="dopri5", rtol=1e-9, atol=1e-10)
 A = torch.tensor([[0.3, -1.0], [0.7, -0.5]], dtype=torch.float64)

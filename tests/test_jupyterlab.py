@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from odeviz.testing import REPO, free_port, running
+from harness import REPO, free_port, running
 
 pytestmark = pytest.mark.browser
 pytest.importorskip("jupyterlab")

@@ -1,4 +1,4 @@
-"""odeviz.memory (activations kept for backward) and odeviz.data's 2-D point clouds."""
+"""odeviz.numerics.memory (activations kept for backward) and odeviz.data.clouds's 2-D point clouds."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from odeviz import solve
-from odeviz.data import CLASSIFICATION_DATASETS, POINT_CLOUDS, point_cloud
-from odeviz.memory import saved_activation_bytes
-from odeviz.nets import VectorField
+from odeviz.data.clouds import CLASSIFICATION_DATASETS, POINT_CLOUDS, point_cloud
+from odeviz.numerics.memory import saved_activation_bytes
+from odeviz.models.fields import VectorField
 
 
 def test_saved_bytes_of_a_known_computation():

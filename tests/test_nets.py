@@ -1,15 +1,15 @@
-"""odeviz.nets: the ResNet's size and shapes, the vector field's time input, the Euler rollout."""
+"""odeviz.models.fields: the ResNet's size and shapes, the vector field's time input, the Euler rollout."""
 from __future__ import annotations
 
 import pytest
 import torch
 
-from odeviz.nets import ResNet, VectorField, residual_rollout
+from odeviz.models.fields import FieldResNet, VectorField, residual_rollout
 
 
 @pytest.mark.parametrize("depth, width, dim", [(1, 32, 1), (8, 32, 2), (64, 5, 3), (3, 2, 7)])
 def test_resnet_parameter_count(depth, width, dim):
-    net = ResNet(dim, depth, width)
+    net = FieldResNet(dim, depth, width)
     count = sum(p.numel() for p in net.parameters())
     assert count == depth * (dim * width + width + width * dim + dim)
     assert net.depth == depth
@@ -18,7 +18,7 @@ def test_resnet_parameter_count(depth, width, dim):
 @pytest.mark.parametrize("depth", [1, 4, 16])
 def test_resnet_forward_returns_all_states(depth):
     torch.manual_seed(0)
-    net = ResNet(2, depth).double()
+    net = FieldResNet(2, depth).double()
     h0 = torch.randn(5, 2, dtype=torch.float64)
     states = net(h0)
     assert states.shape == (depth + 1, 5, 2)
@@ -30,7 +30,7 @@ def test_resnet_forward_returns_all_states(depth):
 
 def test_resnet_blocks_have_their_own_weights():
     torch.manual_seed(0)
-    net = ResNet(1, 3, 4)
+    net = FieldResNet(1, 3, 4)
     assert not torch.equal(net.w_in[0], net.w_in[1])
     h = torch.ones(2, 1)
     assert not torch.equal(net.block(0, h), net.block(1, h))
@@ -38,7 +38,7 @@ def test_resnet_blocks_have_their_own_weights():
 
 def test_resnet_gradients_reach_every_block():
     torch.manual_seed(0)
-    net = ResNet(2, 4)
+    net = FieldResNet(2, 4)
     net(torch.randn(3, 2))[-1].sum().backward()
     for p in net.parameters():
         assert p.grad is not None and (p.grad.abs().sum(dim=tuple(range(1, p.grad.ndim))) > 0).all()

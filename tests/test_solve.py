@@ -19,7 +19,7 @@ from odeviz import (
     SolverError,
     solve,
 )
-from odeviz.nets import VectorField, residual_rollout
+from odeviz.models.fields import VectorField, residual_rollout
 
 # A fixed 3x3 system with a complex pair (-0.089 ± 0.974i) and a real eigenvalue (-0.52).
 A = torch.tensor([[-0.1, -1.0, 0.3], [1.0, -0.1, 0.0], [0.2, 0.0, -0.5]], dtype=torch.float64)

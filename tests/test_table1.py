@@ -13,10 +13,10 @@ import panel as pn
 import pytest
 import torch
 
-from odeviz.digits import MnistError, bundled_digits, load_mnist, read_idx, write_idx
+from odeviz.data.digits import MnistError, bundled_digits, load_mnist, read_idx, write_idx
 from odeviz.experiments import Table1Experiment
-from odeviz.experiments.supervised import MODELS
-from odeviz.supervised import MLP, ODENet, ResNet, downsamplings, parameter_count
+from odeviz.experiments.table1 import MODELS
+from odeviz.models.table1 import MLP, ODENet, ConvResNet, downsamplings, parameter_count
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -94,18 +94,18 @@ def test_parameter_counts_follow_the_architectures(channels, side):
     residual_block = 2 * (2 * c + 9 * c * c)  # (GroupNorm, 3×3 conv without bias) twice
     field = 2 * (2 * c + 9 * (c + 1) * c + c) + 2 * c  # (GroupNorm, 3×3 conv on C + time channel) twice, GroupNorm
     assert parameter_count(MLP(side * side)) == side * side * 300 + 300 + 300 * 10 + 10
-    assert parameter_count(ResNet(c, side)) == stem + 6 * residual_block + readout
+    assert parameter_count(ConvResNet(c, side)) == stem + 6 * residual_block + readout
     assert parameter_count(ODENet(c, side)) == stem + field + readout
     if (channels, side) == (64, 28):  # the paper's MNIST models: 0.24 M, 0.60 M, 0.22 M
         assert parameter_count(MLP(784)) == pytest.approx(0.24e6, rel=0.01)
-        assert parameter_count(ResNet(c, side)) == pytest.approx(0.60e6, rel=0.05)
+        assert parameter_count(ConvResNet(c, side)) == pytest.approx(0.60e6, rel=0.05)
         assert parameter_count(ODENet(c, side)) == pytest.approx(0.22e6, rel=0.06)
 
 
 def test_downsampling_reaches_seven_by_seven_or_less():
     assert [downsamplings(side) for side in (7, 8, 14, 28)] == [0, 1, 1, 2]
-    assert ResNet(8, 28).hidden_states(torch.zeros(2, 1, 28, 28))[-1].shape == (2, 8, 7, 7)
-    assert ResNet(8, 8).hidden_states(torch.zeros(2, 1, 8, 8))[-1].shape == (2, 8, 4, 4)
+    assert ConvResNet(8, 28).hidden_states(torch.zeros(2, 1, 28, 28))[-1].shape == (2, 8, 7, 7)
+    assert ConvResNet(8, 8).hidden_states(torch.zeros(2, 1, 8, 8))[-1].shape == (2, 8, 4, 4)
 
 
 # ---- the experiment -------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 import pytest
 from playwright.sync_api import expect
 
-from odeviz.testing import REPO, SOURCE_COLUMN_JS, served
+from harness import REPO, SOURCE_COLUMN_JS, served
 
 pytestmark = pytest.mark.browser
 ARTIFACTS = REPO / "test-artifacts"

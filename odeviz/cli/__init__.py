@@ -19,11 +19,11 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from . import classifier, cnf, continuity, serve, supervised
+from . import classifier, cnf, continuity, serve, table1
 from .common import EXIT_INTERRUPTED, EXIT_USAGE, Parser, UsageError
 
 # Each module adds its subcommands: ``odeviz <command>`` and ``odeviz train <experiment>``.
-COMMANDS = (serve, continuity, classifier, cnf, supervised)
+COMMANDS = (serve, continuity, classifier, cnf, table1)
 
 
 def build_parser() -> Parser:

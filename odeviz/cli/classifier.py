@@ -72,7 +72,7 @@ def add_parsers(commands, experiments) -> None:
 
 
 def _experiment(cls, args: argparse.Namespace):
-    from ..nets import configure_torch
+    from ..numerics.device import configure_torch
 
     if args.iters < 1:
         raise UsageError(f"--iters must be at least 1, not {args.iters}")

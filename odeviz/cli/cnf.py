@@ -37,7 +37,7 @@ OPTION_OF_PARAM = {param: option.replace("_", "-") for option, param in CNF_OPTI
 
 
 def add_parsers(commands, experiments) -> None:
-    from ..density_data import DENSITY_TARGETS
+    from ..data.densities import DENSITY_TARGETS
     from ..experiments import CNFExperiment
 
     params = CNFExperiment.param
@@ -70,7 +70,7 @@ def add_parsers(commands, experiments) -> None:
 
 def _data_params(data: str) -> dict:
     """``--data`` as experiment params: a named density, or the points of a file."""
-    from ..density_data import DENSITY_TARGETS, read_points
+    from ..data.densities import DENSITY_TARGETS, read_points
 
     if data in DENSITY_TARGETS:
         return {"target": data}
@@ -85,7 +85,7 @@ def _data_params(data: str) -> dict:
 
 def _train_cnf(args: argparse.Namespace) -> int:
     from ..experiments import CNFExperiment
-    from ..nets import configure_torch
+    from ..numerics.device import configure_torch
 
     if args.iters < 1:
         raise UsageError(f"--iters must be at least 1, not {args.iters}")

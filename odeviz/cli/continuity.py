@@ -52,7 +52,7 @@ def add_parsers(commands, experiments) -> None:
 
 def _train_continuity(args: argparse.Namespace) -> int:
     from ..experiments import ContinuityExperiment
-    from ..nets import configure_torch
+    from ..numerics.device import configure_torch
 
     if args.iters < 1:
         raise UsageError(f"--iters must be at least 1, not {args.iters}")

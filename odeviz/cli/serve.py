@@ -10,7 +10,7 @@ from .common import EXIT_OK, UsageError
 
 def _page_factory(page_class) -> Callable:
     def page():  # a plain function, so Panel calls it once per browser session: a fresh page each
-        from ..app import configure_session
+        from ..runtime import configure_session
 
         configure_session()
         return page_class()

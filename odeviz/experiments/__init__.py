@@ -5,7 +5,7 @@ from .cnf import CNFExperiment, CNFSnapshot
 from .continuity import ContinuityExperiment, ContinuitySnapshot
 from .figure3 import Figure3Experiment, Figure3Measurements
 from .stream import History, Mailbox
-from .supervised import Table1Experiment, Table1Snapshot
+from .table1 import Table1Experiment, Table1Snapshot
 from .trainer import Trainer, TrainingComplete, TrainingDiverged
 
 __all__ = [

@@ -14,8 +14,8 @@ import param
 import torch
 from torch.nn.utils import get_total_norm
 
-from ..nets import default_device
-from ..solve import ADAPTIVE_METHODS, DEFAULT_MAX_NFE, METHODS, CancelToken, SolveStats, solver_errors
+from ..numerics.device import default_device
+from ..numerics.solve import ADAPTIVE_METHODS, DEFAULT_MAX_NFE, METHODS, CancelToken, SolveStats, solver_errors
 from .trainer import Trainer, TrainingDiverged
 
 

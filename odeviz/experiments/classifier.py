@@ -19,10 +19,10 @@ import param
 import torch
 from torch import nn
 
-from ..data import CLASSIFICATION_DATASETS, point_cloud
-from ..dynamics import AugmentedDynamics
-from ..nets import VectorField
-from ..solve import CancelToken, solve
+from ..data.clouds import CLASSIFICATION_DATASETS, point_cloud
+from ..numerics.dynamics import AugmentedDynamics
+from ..models.fields import VectorField
+from ..numerics.solve import CancelToken, solve
 from .base import Experiment, Real
 
 DISPLAY_TIMES = np.linspace(0.0, 1.0, 41)

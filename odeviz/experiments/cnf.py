@@ -1,6 +1,6 @@
 """The paper's generative half as an experiment: a CNF learns a 2-D density, planar flows beside it.
 
-The CNF is trained by maximum likelihood (``odeviz.flows.CNF``); next to it a bank of planar flows
+The CNF is trained by maximum likelihood (``odeviz.models.flows.CNF``); next to it a bank of planar flows
 with K = 2, 8 and 32 layers learns the same target from the same batches (the paper's Figure 4 in
 spirit), so the loss of each can be set against its capacity: K layers against M hidden units.
 Snapshots carry what the page draws: the target, the model's log density, its samples, the density
@@ -22,10 +22,10 @@ import param
 import torch
 from torch import nn
 
-from ..density_data import DENSITY_TARGETS, PointSource, check_points, read_points
-from ..flows import CNF, PlanarFlow
-from ..saving import TrainedFlow, save_cnf
-from ..solve import CancelToken
+from ..data.densities import DENSITY_TARGETS, PointSource, check_points, read_points
+from ..models.flows import CNF, PlanarFlow
+from ..models.saving import TrainedFlow, save_cnf
+from ..numerics.solve import CancelToken
 from .base import Experiment, Real
 
 PLANAR_BANK = (2, 8, 32)  # planar flows trained side by side: the capacity axis of Figure 4

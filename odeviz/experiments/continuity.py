@@ -14,9 +14,9 @@ import param
 import torch
 from torch import nn
 
-from ..data import CONTINUITY_TARGETS, continuity_data
-from ..nets import ResNet, VectorField
-from ..solve import CancelToken, solve
+from ..data.clouds import CONTINUITY_TARGETS, continuity_data
+from ..models.fields import FieldResNet, VectorField
+from ..numerics.solve import CancelToken, solve
 from .base import Experiment
 
 DISPLAY_TIMES = np.linspace(0.0, 1.0, 101)
@@ -88,7 +88,7 @@ class ContinuityExperiment(Experiment):
         self.train_y = torch.as_tensor(y, dtype=torch.float64, device=self.device)
         dim = 2 if self._augmented else 1
         self.model = nn.ModuleDict(
-            {"ode": VectorField(dim, self.width), "resnet": ResNet(dim, self.depth, self.width)}
+            {"ode": VectorField(dim, self.width), "resnet": FieldResNet(dim, self.depth, self.width)}
         ).to(self.device, torch.float64)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.learning_rate)
         self._reference_cache: tuple[int, torch.Tensor] | None = None
@@ -122,7 +122,7 @@ class ContinuityExperiment(Experiment):
 
     def _rebuild_resnet(self) -> None:
         dim = 2 if self._augmented else 1
-        self.model["resnet"] = ResNet(dim, self.depth, self.width).to(self.device, torch.float64)
+        self.model["resnet"] = FieldResNet(dim, self.depth, self.width).to(self.device, torch.float64)
         optimizer = torch.optim.Adam(self.model.parameters(), lr=self.learning_rate)
         for p in self.model["ode"].parameters():
             if p in self.optimizer.state:

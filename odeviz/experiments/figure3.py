@@ -24,9 +24,9 @@ import numpy as np
 import param
 import torch
 
-from ..measure import MEMORY_STEPS, SWEEP_TOLERANCES, MemoryBySteps, ToleranceSweep, memory_by_steps
-from ..measure import measure_solve, nfe_ratio, reference_solution, tolerance_sweep
-from ..solve import ADAPTIVE_METHODS, CancelToken, SolveCancelled, SolverError
+from ..numerics.measure import MEMORY_STEPS, SWEEP_TOLERANCES, MemoryBySteps, ToleranceSweep, memory_by_steps
+from ..numerics.measure import measure_solve, nfe_ratio, reference_solution, tolerance_sweep
+from ..numerics.solve import ADAPTIVE_METHODS, CancelToken, SolveCancelled, SolverError
 from .classifier import ClassifierExperiment, ClassifierSnapshot
 from .stream import Mailbox
 

@@ -14,7 +14,7 @@ import time
 from collections import deque
 from typing import Any, Callable, Protocol
 
-from ..solve import CancelToken, SolveCancelled, SolverError
+from ..numerics.solve import CancelToken, SolveCancelled, SolverError
 from .stream import History, Mailbox
 
 log = logging.getLogger(__name__)

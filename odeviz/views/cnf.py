@@ -4,7 +4,7 @@ from __future__ import annotations
 import panel as pn
 import param
 
-from ..density_data import DENSITY_TARGETS, MIN_POINTS, parse_points
+from ..data.densities import DENSITY_TARGETS, MIN_POINTS, parse_points
 from ..experiments import CNFExperiment
 from .cnf_plots import CNFFigures, frame_label
 from .controls import TrainingControls, linked_input, log_slider, reporting_errors

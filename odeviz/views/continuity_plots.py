@@ -11,7 +11,7 @@ import numpy as np
 from bokeh.core.property.vectorization import value
 from bokeh.models import Range1d
 
-from ..data import CONTINUITY_TARGETS
+from ..data.clouds import CONTINUITY_TARGETS
 from ..experiments.continuity import ContinuitySnapshot
 from . import figures
 from .arrows import SEGMENTS_PER_ARROW, arrow_segments

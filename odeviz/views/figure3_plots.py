@@ -11,7 +11,7 @@ from bokeh.models import ColorBar, FixedTicker, LinearColorMapper
 from bokeh.palettes import Viridis256
 
 from ..experiments.figure3 import Figure3Measurements, SolverSetting
-from ..measure import MEMORY_STEPS, MemoryBySteps, ToleranceSweep, nfe_ratio
+from ..numerics.measure import MEMORY_STEPS, MemoryBySteps, ToleranceSweep, nfe_ratio
 from . import figures
 from .classifier_plots import HISTORY_COLUMNS
 from .figures import nfe_figure

@@ -4,9 +4,9 @@ from __future__ import annotations
 import panel as pn
 import param
 
-from ..digits import MnistError, mnist_dir_from_environment
+from ..data.digits import MnistError, mnist_dir_from_environment
 from ..experiments import Table1Experiment
-from ..experiments.supervised import MODEL_LABELS, MODELS
+from ..experiments.table1 import MODEL_LABELS, MODELS
 from .controls import TrainingControls, linked_input, log_slider, notify_error
 from .layout import page_header, sidebar
 from .streaming import SessionStream

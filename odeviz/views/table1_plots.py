@@ -22,7 +22,7 @@ from bokeh.models import (
 )
 from bokeh.palettes import RdBu11
 
-from ..experiments.supervised import (
+from ..experiments.table1 import (
     HIDDEN_CHANNELS,
     MODEL_LABELS,
     MODELS,

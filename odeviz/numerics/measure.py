@@ -6,7 +6,7 @@
 - :func:`memory_by_steps`: bytes of activations kept for ``.backward()`` by direct backprop through the
   solver and by the adjoint, on fixed-step grids of growing length: O(L̃) against O(1).
 
-Everything runs through :func:`odeviz.solve`; a :class:`~odeviz.solve.CancelToken` stops any of it
+Everything runs through :func:`odeviz.solve`; a :class:`~odeviz.numerics.solve.CancelToken` stops any of it
 within one evaluation of f.
 """
 from __future__ import annotations
@@ -86,7 +86,7 @@ def tolerance_sweep(
 
     ``on_progress`` gets the partial sweep after each tolerance (for a progress bar or a live plot).
     A tolerance the solver cannot meet (evaluation cap, step underflow) gives a NaN row, not an error;
-    cancellation raises :class:`~odeviz.solve.SolveCancelled`.
+    cancellation raises :class:`~odeviz.numerics.solve.SolveCancelled`.
     """
     if reference is None:
         reference = reference_solution(func, y0, t1, token)

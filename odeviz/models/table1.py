@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .solve import Solution, SolveStats, solve
+from ..numerics.solve import Solution, SolveStats, solve
 
 MLP_HIDDEN = 300
 RESNET_BLOCKS = 6
@@ -83,7 +83,7 @@ class ResidualBlock(nn.Module):
         return h + self.branch(h)
 
 
-class ResNet(nn.Module):
+class ConvResNet(nn.Module):
     """Stem, ``blocks`` residual blocks with their own weights, read-out."""
 
     def __init__(self, channels: int, side: int, blocks: int = RESNET_BLOCKS) -> None:

@@ -1,7 +1,7 @@
 """Where the points a density model learns from come from: a named cloud, a file, or a drawing.
 
 A :class:`PointSource` hands out training batches and held-out points:
-- a named cloud (``odeviz.data.point_cloud``) is drawn once as 100 000 points, standardised together,
+- a named cloud (``odeviz.data.clouds.point_cloud``) is drawn once as 100 000 points, standardised together,
   of which ``HELD_OUT_POINTS`` are held out: batches come from a pool far larger than any training run
   sees, and every point shares one standardisation;
 - a file of N×2 points (``.npy`` or ``.csv``) is split once, 90 % to draw batches from, 10 % held out;
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import point_cloud
+from .clouds import point_cloud
 
 # The named 2-D densities (all generated in code), in the order a menu shows them.
 DENSITY_TARGETS = ("moons", "circles", "rings", "8gaussians", "pinwheel", "spirals", "checkerboard", "swissroll")

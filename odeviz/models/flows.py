@@ -4,7 +4,7 @@ Both are trained by maximum likelihood in the *normalising* direction, data x �
 
 - :class:`CNF`: dz/dt = f(z, t) on t ∈ [0, T] with z(0) = x. The instantaneous change of variables
   (the paper's Theorem 1), d log p(z(t))/dt = −tr(∂f/∂z), is integrated alongside z by
-  :class:`~odeviz.dynamics.AugmentedDynamics` in the same solve, so
+  :class:`~odeviz.numerics.dynamics.AugmentedDynamics` in the same solve, so
   log p(x) = log N(z(T); 0, I) − Δlogp with Δlogp = ∫₀ᵀ −tr(∂f/∂z) dt. Sampling runs the same ODE
   backwards, z(T) ~ N(0, I) → x = z(0). The field is a small MLP of concat-squash layers (FFJORD):
   every layer sees the time through a gate and a bias, so f can change along the flow.
@@ -23,8 +23,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .dynamics import AugmentedDynamics
-from .solve import solve
+from ..numerics.dynamics import AugmentedDynamics
+from ..numerics.solve import solve
 
 LOG_TWO_PI = math.log(2 * math.pi)
 

@@ -1,4 +1,4 @@
-"""Small networks: the ODE-Net's vector field f(t, h) and a ResNet of L residual blocks.
+"""Small networks: the ODE-Net's vector field f(t, h) and a ResNet of L residual blocks (FieldResNet).
 
 The ResNet's block k computes h_{k+1} = h_k + Δ f(h_k, θ_k) with Δ = 1/L, so depth k maps onto
 time t = k/L in [0, 1]: with shared weights and f evaluated at t_k this is exactly Euler's method,
@@ -11,17 +11,6 @@ from typing import Callable
 
 import torch
 from torch import nn
-
-
-def default_device() -> torch.device:
-    """The GPU when there is one, else the CPU (odeviz's main target)."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def configure_torch() -> None:
-    """One intra-op thread: odeviz's nets are tiny, so a shared thread pool costs more than it gives
-    (≈2× slower steps measured here), and the other cores stay free for other sessions and the server."""
-    torch.set_num_threads(1)
 
 
 class VectorField(nn.Module):
@@ -55,7 +44,7 @@ def residual_rollout(block: Callable[[int, torch.Tensor], torch.Tensor], h0: tor
     return torch.stack(states)
 
 
-class ResNet(nn.Module):
+class FieldResNet(nn.Module):
     """L residual blocks with their own weights θ_k, each a one-hidden-layer MLP of the state."""
 
     def __init__(self, dim: int, depth: int, width: int = 32) -> None:

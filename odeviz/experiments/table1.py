@@ -20,10 +20,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..digits import DigitData, load_digit_data, load_mnist
-from ..memory import saved_activation_bytes
-from ..solve import CancelToken, solve
-from ..supervised import MLP, ODENet, ResNet, parameter_count
+from ..data.digits import DigitData, load_digit_data, load_mnist
+from ..numerics.memory import saved_activation_bytes
+from ..numerics.solve import CancelToken, solve
+from ..models.table1 import MLP, ODENet, ConvResNet, parameter_count
 from .base import Experiment, Real
 from .trainer import TrainingComplete
 
@@ -171,7 +171,7 @@ class Table1Experiment(Experiment):
         side = self.data.side
         self.runs = {
             "mlp": self._new_run("mlp", MLP(self.data.pixels)),
-            "resnet": self._new_run("resnet", ResNet(self.channels, side)),
+            "resnet": self._new_run("resnet", ConvResNet(self.channels, side)),
             "rknet": self._new_run("rknet", ODENet(self.channels, side)),
             "odenet": self._new_run("odenet", ODENet(self.channels, side)),
         }
@@ -242,7 +242,7 @@ class Table1Experiment(Experiment):
 
         return MemorySweep(
             depths=MEMORY_DEPTHS.copy(),
-            resnet=measured(lambda depth: ResNet(channels, side, depth), lambda model, _: model(images)),
+            resnet=measured(lambda depth: ConvResNet(channels, side, depth), lambda model, _: model(images)),
             rknet=measured(lambda _: ODENet(channels, side), through_solver(False)),
             odenet_adjoint=measured(lambda _: ODENet(channels, side), through_solver(True)),
             batch_size=len(images),

@@ -33,7 +33,7 @@ OPTION_OF_PARAM = {param: option.replace("_", "-") for option, param in SUPERVIS
 
 
 def _add_options(parser) -> None:
-    from ..digits import MNIST_DIR_VARIABLE
+    from ..data.digits import MNIST_DIR_VARIABLE
     from ..experiments import Table1Experiment
 
     params = Table1Experiment.param
@@ -51,10 +51,10 @@ def _add_options(parser) -> None:
 
 
 def add_parsers(commands, experiments) -> None:
-    from ..experiments.supervised import MODELS
+    from ..experiments.table1 import MODELS
 
     one = experiments.add_parser(
-        "supervised", help="one model of the paper's Table 1 on handwritten digits",
+        "supervised", aliases=["table1"], help="one model of the paper's Table 1 on handwritten digits",
         description="Train one of the Table 1 models on digits and report its row: test error, parameters, "
                     "activation memory, seconds per epoch, NFE.",
     )
@@ -70,10 +70,10 @@ def add_parsers(commands, experiments) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from ..digits import mnist_dir_from_environment
+    from ..data.digits import mnist_dir_from_environment
     from ..experiments import Table1Experiment
-    from ..experiments.supervised import MODELS
-    from ..nets import configure_torch
+    from ..experiments.table1 import MODELS
+    from ..numerics.device import configure_torch
 
     configure_torch()
     if args.mnist_dir is None:

@@ -1,0 +1,1 @@
+"""Numerics: the one ODE solve (torchdiffeq underneath), densities' dynamics, costs and memory. Torch only."""
