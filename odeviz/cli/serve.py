@@ -1,11 +1,20 @@
-"""``odeviz serve``: every page of ``odeviz.views.PAGES`` behind an offline index."""
+"""``odeviz serve``: every page of ``odeviz.views.PAGES`` behind an offline index.
+
+Loopback only unless ``--address`` says otherwise; what the server accepts is in ``guard``.
+"""
 from __future__ import annotations
 
 import argparse
+import errno
+import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from ..runtime import DATA_ROOT_VARIABLE
 from .common import EXIT_OK, UsageError
+
+DEFAULT_MAX_SESSIONS = 60  # a class, each with a tab or two; every session trains on the same cores
 
 
 def _page_factory(page_class) -> Callable:
@@ -19,43 +28,80 @@ def _page_factory(page_class) -> Callable:
     return page
 
 
+def _listen_error(error: OSError, address: str, port: int) -> str:
+    if error.errno == errno.EADDRINUSE:
+        return f"port {port} is in use (another odeviz serve? choose a free one with --port)"
+    if error.errno == errno.EACCES:
+        return f"no permission to listen on port {port} (ports below 1024 need root; choose another with --port)"
+    return f"cannot listen on {address}:{port} ({error.strerror or error})"
+
+
+def _offer_data_root(data_root: str | None) -> None:
+    """Pages read server-side paths only inside this folder (see ``runtime.resolve_in_root``)."""
+    if not data_root:
+        os.environ.pop(DATA_ROOT_VARIABLE, None)
+        return
+    root = Path(data_root)
+    if not root.is_dir():
+        raise UsageError(f"--data-root {data_root} is not a folder")
+    os.environ[DATA_ROOT_VARIABLE] = str(root.resolve())
+
+
 def _serve(args: argparse.Namespace) -> int:
+    if not 0 < args.port < 65536:
+        raise UsageError(f"--port must be between 1 and 65535, not {args.port}")
+    if args.max_sessions < 1:
+        raise UsageError(f"--max-sessions must be at least 1, not {args.max_sessions}")
+    _offer_data_root(args.data_root)
+
     import panel as pn
 
     from ..views import PAGES
+    from .guard import Gate
 
-    if not 0 < args.port < 65536:
-        raise UsageError(f"--port must be between 1 and 65535, not {args.port}")
-    origins = [f"localhost:{args.port}", f"127.0.0.1:{args.port}"]
-    if args.address and args.address not in ("localhost", "127.0.0.1"):
-        origins.append(f"{args.address}:{args.port}")
-    origins += args.allow_websocket_origin or []
+    gate = Gate(args.address, args.port, args.allow_websocket_origin, args.max_sessions)
+    if not gate.is_loopback:
+        print(f"odeviz: warning: serving beyond this machine on {args.address or 'every interface'}: anyone who can "
+              f"reach port {args.port} may open a session and train on this machine's CPU "
+              f"(host names answered: {', '.join(gate.hosts)}; sessions signed)", file=sys.stderr)
     pages = {slug: _page_factory(page_class) for slug, page_class in PAGES.items()}
     titles = {slug: f"odeviz · {page_class.title}" for slug, page_class in PAGES.items()}
     pn.config.index_titles = {f"/{slug}": page_class.title for slug, page_class in PAGES.items()}
-    pn.serve(
-        pages,
-        port=args.port,
-        address=args.address,
-        websocket_origin=origins,
-        show=args.show,
-        title=titles,
-        start=True,
-        verbose=True,
-        redirect_root=False,  # "/" lists the pages even while there is only one
-        index=str(Path(__file__).parent.parent / "views" / "index.html"),  # offline-friendly: no CDN logo
-        # A closed tab's session, and so its training thread, ends within ~5 s (Bokeh's default: ~30 s).
-        check_unused_sessions_milliseconds=1000,
-        unused_session_lifetime_milliseconds=4000,
-    )
+    try:
+        server = pn.serve(
+            pages,
+            port=args.port,
+            show=args.show,
+            title=titles,
+            start=False,
+            verbose=True,
+            redirect_root=False,  # "/" lists the pages even while there is only one
+            index=str(Path(__file__).parent.parent / "views" / "index.html"),  # offline-friendly: no CDN logo
+            # A closed tab's session, and so its training thread, ends within ~5 s (Bokeh's default: ~30 s).
+            check_unused_sessions_milliseconds=1000,
+            unused_session_lifetime_milliseconds=4000,
+            **gate.server_options(),
+        )
+    except OSError as error:  # binding the port
+        raise UsageError(_listen_error(error, args.address, args.port)) from None
+    gate.install(server._tornado)
+    server.start()
+    server.io_loop.start()  # until Ctrl-C (Panel's SIGINT handler stops the loop)
     return EXIT_OK
 
 
 def add_parsers(commands, train_experiments) -> None:
     serve = commands.add_parser("serve", help="serve every odeviz page (index at /)")
     serve.add_argument("--port", type=int, default=5006, help="port to listen on (default: 5006)")
-    serve.add_argument("--address", default=None, help="address to listen on (default: all interfaces)")
+    serve.add_argument("--address", default="127.0.0.1",
+                       help="address to listen on (default: 127.0.0.1, this machine only); for a class on a LAN "
+                            "give this machine's LAN address, or 0.0.0.0 for every interface")
     serve.add_argument("--show", action="store_true", help="open the index in a browser")
-    serve.add_argument("--allow-websocket-origin", action="append", metavar="HOST[:PORT]",
-                       help="another host the pages may be opened from (repeatable)")
+    serve.add_argument("--allow-websocket-origin", action="append", default=[], metavar="HOST[:PORT]",
+                       help="another host name the pages may be opened by (repeatable; no port means 80)")
+    serve.add_argument("--max-sessions", type=int, default=DEFAULT_MAX_SESSIONS,
+                       help=f"most browser tabs served at once; more get a 'class is full' page (default: {DEFAULT_MAX_SESSIONS})")
+    serve.add_argument("--data-root", default=os.environ.get(DATA_ROOT_VARIABLE) or None, metavar="DIR",
+                       help="the folder whose data (such as MNIST) pages may open by a path typed in the page "
+                            f"(default: ${DATA_ROOT_VARIABLE}, else none: pages take no server-side paths)")
     serve.set_defaults(run=_serve)

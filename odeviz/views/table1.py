@@ -7,6 +7,7 @@ import param
 from ..data.digits import MnistError, mnist_dir_from_environment
 from ..experiments import Table1Experiment
 from ..experiments.table1 import MODEL_LABELS, MODELS
+from ..runtime import data_root, resolve_in_root
 from .controls import TrainingControls, linked_input, log_slider, notify_error
 from .layout import page_header, sidebar
 from .streaming import SessionStream
@@ -32,6 +33,19 @@ def _default_experiment() -> tuple[Table1Experiment, str]:
         except MnistError as error:
             return Table1Experiment(), f"{error}; using the bundled 8×8 digits instead"
     return Table1Experiment(), ""
+
+
+NO_DATA_ROOT = "start odeviz serve --data-root DIR to offer MNIST"
+
+
+def _mnist_path(text: str) -> str | None:
+    """A directory typed in the page: only inside the data folder the person serving offers."""
+    root = data_root()
+    if not text.strip():
+        return None
+    if root is None:  # the box is disabled then, but a page's messages can be forged
+        raise ValueError(f"this server offers no data folder: {NO_DATA_ROOT}")
+    return str(resolve_in_root(root, text))
 
 
 class Table1Page(pn.viewable.Viewer):
@@ -98,8 +112,9 @@ class Table1Page(pn.viewable.Viewer):
             linked_input(
                 experiment, "mnist_dir",
                 widget.TextInput(label="MNIST directory (IDX files, raw or .gz)", value=experiment.mnist_dir or "",
-                                 placeholder="empty: scikit-learn's 8×8 digits", css_classes=["odeviz-mnist-dir"]),
-                convert=lambda text: text.strip() or None, shown=lambda value: value or "",
+                                 placeholder="empty: scikit-learn's 8×8 digits" if data_root() else NO_DATA_ROOT,
+                                 disabled=data_root() is None, css_classes=["odeviz-mnist-dir"]),
+                convert=_mnist_path, shown=lambda value: value or "",
             ),
             self.data_note,
             self.digit_slider,
