@@ -8,9 +8,10 @@ pytestmark = pytest.mark.browser
 ARTIFACTS = REPO / "test-artifacts"
 
 
-def test_training_fills_the_table_in_and_bad_input_is_refused(chromium):
+def test_training_fills_the_table_in_and_bad_input_is_refused(chromium, monkeypatch):
     ARTIFACTS.mkdir(exist_ok=True)
     page = chromium.page
+    monkeypatch.setenv("ODEVIZ_DATA_ROOT", "/")  # the served page takes MNIST paths (anywhere, here)
     with served("apps/table1.py") as url:
         page.goto(url)
         page.wait_for_selector("text=Iteration 0", timeout=90_000)
