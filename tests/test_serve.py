@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import http.client
 import json
+import logging
 import os
 import re
 import socket
@@ -207,3 +209,28 @@ def test_serving_beyond_loopback_warns_on_stderr():
     warning, error = result.stderr.strip().splitlines()
     assert warning.startswith("odeviz: warning: serving beyond this machine on 0.0.0.0") and "sessions signed" in warning
     assert error.startswith(f"odeviz: error: port {port} is in use") and result.returncode == 2
+
+
+def test_a_write_to_a_closed_tab_leaves_no_traceback_and_other_errors_still_do(caplog):
+    from tornado.websocket import WebSocketClosedError
+
+    from odeviz.cli.serve import quiet_closed_tabs
+
+    async def fail(error):
+        raise error
+
+    async def scenario():
+        quiet_closed_tabs(asyncio.get_running_loop())
+        for error in (WebSocketClosedError(), RuntimeError("a real bug")):
+            task = asyncio.ensure_future(fail(error))  # as Panel's writes: failed, never awaited
+            await asyncio.sleep(0)
+            del task
+            gc.collect()
+
+    with caplog.at_level("WARNING"):
+        asyncio.run(scenario())
+        logging.getLogger("bokeh.server.views.ws").warning("Failed sending message as connection was closed")
+        logging.getLogger("panel.io.document").warning("Failed sending message as connection was closed")
+        logging.getLogger("bokeh.server.views.ws").warning("something else")
+    logged = [record.getMessage() + str(record.exc_info) for record in caplog.records]
+    assert len(logged) == 2 and "a real bug" in logged[0] and logged[1].startswith("something else")
