@@ -123,16 +123,18 @@ def test_a_made_up_session_id_is_refused_when_sessions_are_signed(server):
 def test_sessions_are_signed_beyond_loopback_with_a_secret_of_the_run(monkeypatch):
     monkeypatch.delenv("BOKEH_SIGN_SESSIONS", raising=False)
     monkeypatch.delenv("BOKEH_SECRET_KEY", raising=False)
-    loopback = Gate("127.0.0.1", 5006)
+    loopback = Gate("127.0.0.1", 5006, 60)
     assert not loopback.signs_sessions and "sign_sessions" not in loopback.server_options()
     assert loopback.hosts == ["localhost:5006", "127.0.0.1:5006"]
-    lan, other = Gate("192.168.1.20", 5006, ["class.example", "10.0.0.5:8000"]), Gate("192.168.1.20", 5006)
+    other_loopback = Gate("127.0.0.2", 5006, 60)
+    assert other_loopback.hosts[-1] == "127.0.0.2:5006" and not other_loopback.signs_sessions
+    lan, other = Gate("192.168.1.20", 5006, 60, ["class.example", "10.0.0.5:8000"]), Gate("192.168.1.20", 5006, 60)
     options = lan.server_options()
     assert options["sign_sessions"] and len(options["secret_key"]) >= 32 and options["secret_key"] != other.secret_key
     assert lan.hosts == ["localhost:5006", "127.0.0.1:5006", "192.168.1.20:5006", "class.example:80", "10.0.0.5:8000"]
     assert options["websocket_origin"] == lan.hosts
     monkeypatch.setenv("BOKEH_SECRET_KEY", "k" * 44)  # several servers behind one name share a key
-    assert Gate("0.0.0.0", 5006).secret_key == b"k" * 44
+    assert Gate("0.0.0.0", 5006, 60).secret_key == b"k" * 44
 
 
 # ---- the session cap ----------------------------------------------------------------------
@@ -182,7 +184,7 @@ def test_loopback_is_the_default_address():
     from odeviz.cli import build_parser
 
     args = build_parser().parse_args(["serve"])
-    assert args.address == "127.0.0.1" and Gate(args.address, args.port).is_loopback
+    assert args.address == "127.0.0.1" and Gate(args.address, args.port, args.max_sessions).is_loopback
 
 
 def test_a_port_in_use_is_one_line_and_exit_code_2():

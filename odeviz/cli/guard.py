@@ -34,8 +34,8 @@ class Gate:
 
     address: str
     port: int
+    max_sessions: int
     extra_hosts: list[str] = field(default_factory=list)  # --allow-websocket-origin, Bokeh's HOST[:PORT]
-    max_sessions: int = 60
     secret_key: bytes | None = field(default=None, repr=False)  # set when sessions are signed
 
     def __post_init__(self) -> None:
@@ -61,7 +61,7 @@ class Gate:
         names = ["localhost", "127.0.0.1"]
         if self.address in WILDCARD_ADDRESSES:
             names.append(socket.gethostname())  # the machine's own name; LAN addresses need --allow-websocket-origin
-        elif not self.is_loopback:
+        else:
             names.append(self.address)
         # Bokeh's syntax, as for its websocket Origin check: a name without a port means port 80.
         extra = create_hosts_allowlist([host.lower() for host in self.extra_hosts], self.port) if self.extra_hosts else []

@@ -84,7 +84,7 @@ def _serve(args: argparse.Namespace) -> int:
     from ..views import PAGES
     from .guard import Gate
 
-    gate = Gate(args.address, args.port, args.allow_websocket_origin, args.max_sessions)
+    gate = Gate(args.address, args.port, args.max_sessions, args.allow_websocket_origin)
     if not gate.is_loopback:
         print(f"odeviz: warning: serving beyond this machine on {args.address or 'every interface'}: anyone who can "
               f"reach port {args.port} may open a session and train on this machine's CPU "
