@@ -139,7 +139,7 @@ def test_tolerance_and_learning_rate_apply_at_the_next_iteration(make_experiment
     before, after = columns["nfe_forward"][:changed_at], columns["nfe_forward"][changed_at + 1 :]
     assert len(after) >= 3
     assert after.min() > before.max(), (before, after)  # before vs after, printed on failure
-    assert trainer.mailbox.latest().rtol == 1e-8
+    assert trainer.mailbox.latest().solver.rtol == 1e-8
     assert experiment.optimizer.param_groups[0]["lr"] == 3e-3
 
 
@@ -151,7 +151,7 @@ def test_tolerance_change_while_paused_redraws_at_once(make_experiment):
     experiment.param.update(rtol=1e-9, atol=1e-9)
     experiment.trainer.wait_idle()
     tight = experiment.trainer.mailbox.latest()
-    assert (tight.rtol, tight.atol) == (1e-9, 1e-9) and tight.iteration == loose.iteration == 2
+    assert (tight.solver.rtol, tight.solver.atol) == (1e-9, 1e-9) and tight.iteration == loose.iteration == 2
     assert tight.nfe_forward > loose.nfe_forward
     assert tight.reference_error < loose.reference_error
 
