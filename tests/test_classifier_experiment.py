@@ -182,7 +182,7 @@ def test_figure3_measurements_follow_training_and_the_sliders(make_experiment):
     _latest(experiment)
     current = experiment.measurements.latest().current
     row = list(SWEEP_TOLERANCES).index(1e-3)
-    assert (current.rtol, current.atol) == (1e-3, 1e-3)
+    assert (current.solver.rtol, current.solver.atol) == (1e-3, 1e-3)
     assert current.nfe_forward == sweep.nfe_forward[row] and current.error == pytest.approx(sweep.error[row])
     ratio = experiment.nfe_ratio()
     _, history = experiment.trainer.history.since(0)

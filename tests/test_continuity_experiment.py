@@ -57,7 +57,7 @@ def test_snapshot_arrays_are_numpy_with_consistent_shapes(make_experiment):
     assert snapshot.train_x.shape == snapshot.train_y.shape == (experiment.samples,)
     assert snapshot.field_t.shape == snapshot.field_h.shape == snapshot.field_dh.shape
     assert snapshot.resnet_outputs.shape == snapshot.ode_outputs.shape == snapshot.targets.shape == (n,)
-    assert snapshot.depth == depth and snapshot.target == "cubic" and snapshot.method == "dopri5"
+    assert snapshot.depth == depth and snapshot.target == "cubic" and snapshot.solver.method == "dopri5"
     low, high = snapshot.h_range
     assert low < -1.0 and high > 1.5  # the cubic maps 1 to 1.5
     assert snapshot.reference_error >= 0 and snapshot.euler_deviation >= 0 and snapshot.solve_seconds > 0
@@ -188,4 +188,4 @@ def test_structural_changes_while_training_never_break_it(make_experiment):
     experiment.trainer.wait_idle()
     snapshot = experiment.trainer.mailbox.latest()
     assert snapshot.depth == 1 and snapshot.resnet_states.shape == (2, len(snapshot.inputs))
-    assert snapshot.target == "cubic" and not snapshot.augmented and snapshot.method == "bosh3"
+    assert snapshot.target == "cubic" and not snapshot.augmented and snapshot.solver.method == "bosh3"

@@ -64,7 +64,7 @@ def test_adaptive_methods_match_matrix_exponential(method):
     assert error < ADAPTIVE_BOUNDS[method] * tol, f"{method}: error {error:.3g} at tol {tol}"
     loose, _ = solve(linear_field, Y0, TIMES, method=method, rtol=100 * tol, atol=100 * tol)
     assert error < relative_error(loose) / 10
-    assert stats.method == method and stats.rtol == tol and stats.atol == tol
+    assert stats.solver.method == method and stats.solver.rtol == tol and stats.solver.atol == tol
 
 
 def test_rk4_with_fine_step_is_accurate():
@@ -125,7 +125,7 @@ def test_stats_count_evaluations_and_times():
     # Trial steps may probe a little past the end, never before the start nor far beyond.
     assert stats.eval_times.min() >= 0.0 and stats.eval_times.max() <= 10.0
     assert stats.wall_time > 0
-    assert stats.nfe_backward is None and not stats.adjoint
+    assert stats.nfe_backward is None and not stats.solver.adjoint
     assert ys.shape == (3, 2) and torch.isfinite(ys).all()
 
 
@@ -133,7 +133,7 @@ def test_stats_backward_count_for_adjoint():
     field = _vector_field()
     y0 = torch.randn(4, 2, dtype=torch.float64)
     ys, stats = solve(field, y0, [0.0, 1.0], adjoint=True)
-    assert stats.adjoint and stats.nfe_backward == 0  # nothing run backwards yet
+    assert stats.solver.adjoint and stats.nfe_backward == 0  # nothing run backwards yet
     assert len(stats.eval_times) == stats.nfe_forward
     forward_count = stats.nfe_forward
     ys[-1].sum().backward()
@@ -192,7 +192,7 @@ def test_every_method_is_accepted(method):
     ys, stats = solve(lambda t, y: -y, y0, [0.0, 0.5, 1.0], method=method, options=options, rtol=1e-6, atol=1e-6)
     assert ys.shape == (3, 2) and torch.isfinite(ys).all()
     assert torch.allclose(ys[-1], y0 * math.exp(-1.0), rtol=0.05)
-    assert stats.method == method and stats.nfe_forward > 0
+    assert stats.solver.method == method and stats.nfe_forward > 0
 
 
 def _decay(t, y):

@@ -122,6 +122,18 @@ def test_memory_grows_with_depth_except_for_the_adjoint(make_experiment):
     assert sweep.odenet_adjoint[0] < sweep.rknet[0] / 2 and sweep.rknet[-1] > 30 * sweep.odenet_adjoint[0]
 
 
+def test_rknet_takes_its_rk4_steps_through_the_solver(make_experiment):
+    experiment = make_experiment(Table1Experiment, models=["rknet"], rk_steps=3, adjoint=True)
+    experiment.step(1)
+    experiment.trainer.wait_idle()
+    experiment.rk_steps = 5
+    experiment.step(1)
+    experiment.trainer.wait_idle()
+    _, history = experiment.trainer.history.since(0)
+    # Four evaluations of f per RK4 step, and no adjoint solve whatever the ODE-Net's setting.
+    assert history["nfe_forward"].tolist() == [12, 20] and history["nfe_backward"].tolist() == [0, 0]
+
+
 @pytest.mark.parametrize("model", MODELS)
 def test_each_model_learns_the_digits_under_five_percent(make_experiment, model):
     experiment = make_experiment(Table1Experiment, models=[model], epochs=8)

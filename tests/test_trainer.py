@@ -139,7 +139,7 @@ def test_tolerance_and_learning_rate_apply_at_the_next_iteration(make_experiment
     before, after = columns["nfe_forward"][:changed_at], columns["nfe_forward"][changed_at + 1 :]
     assert len(after) >= 3
     assert after.min() > before.max(), (before, after)  # before vs after, printed on failure
-    assert trainer.mailbox.latest().rtol == 1e-8
+    assert trainer.mailbox.latest().solver.rtol == 1e-8
     assert experiment.optimizer.param_groups[0]["lr"] == 3e-3
 
 
@@ -151,7 +151,7 @@ def test_tolerance_change_while_paused_redraws_at_once(make_experiment):
     experiment.param.update(rtol=1e-9, atol=1e-9)
     experiment.trainer.wait_idle()
     tight = experiment.trainer.mailbox.latest()
-    assert (tight.rtol, tight.atol) == (1e-9, 1e-9) and tight.iteration == loose.iteration == 2
+    assert (tight.solver.rtol, tight.solver.atol) == (1e-9, 1e-9) and tight.iteration == loose.iteration == 2
     assert tight.nfe_forward > loose.nfe_forward
     assert tight.reference_error < loose.reference_error
 
@@ -334,3 +334,49 @@ def test_resume_continues_where_pause_stopped(make_experiment):
     experiment.pause()
     experiment.trainer.wait_idle()
     assert experiment.trainer.iteration >= 3 and len(experiment.trainer.history) == experiment.trainer.iteration
+
+
+def test_a_declared_restart_param_rebuilds_and_the_learning_rate_does_not(make_experiment):
+    experiment = make_experiment()
+    trainer = experiment.trainer
+    experiment.step(3)
+    trainer.wait_idle()
+    weights = copy.deepcopy(experiment.model.state_dict())
+    experiment.learning_rate = 5e-3  # not in restart_on: read at the next iteration, nothing rebuilt
+    trainer.wait_idle()
+    assert trainer.iteration == 3 and len(trainer.history) == 3
+    assert_same_weights(experiment.model.state_dict(), weights)
+    assert "width" in ContinuityExperiment.restart_on
+    experiment.width = 16  # a new architecture: training starts over
+    trainer.wait_idle()
+    assert trainer.iteration == 0 and len(trainer.history) == 0 and trainer.state == "idle"
+    assert experiment.model["ode"].net[0].out_features == 16
+
+
+def test_every_declared_restart_is_a_param():
+    from odeviz.experiments import CNFExperiment, ClassifierExperiment, Figure3Experiment, Table1Experiment
+
+    for cls in (ContinuityExperiment, ClassifierExperiment, Figure3Experiment, CNFExperiment, Table1Experiment):
+        assert "seed" in cls.restart_on and set(cls.restart_on) <= set(cls.param), cls.__name__
+
+
+def test_state_is_an_enum_and_a_stop_has_a_reason(make_experiment):
+    from odeviz.experiments.trainer import StopReason, TrainerState
+
+    experiment = make_experiment()
+    trainer = experiment.trainer
+    trainer.wait_idle()
+    assert trainer.state is TrainerState.IDLE and trainer.state == "idle" and f"{trainer.state}" == "idle"
+    assert trainer.stop_reason is None
+    experiment.rtol = 1e-9
+    experiment.max_nfe = 10  # the display solve cannot finish: a message, but training did not stop
+    trainer.wait_idle()
+    assert trainer.stop_reason is None and trainer.message.startswith("Could not draw the model")
+    experiment.step(1)  # nor can training's solve: it stops, and says why
+    trainer.wait_idle()
+    assert trainer.state is TrainerState.PAUSED and trainer.stop_reason is StopReason.FAILED
+    assert trainer.message.startswith("Paused at iteration 1") and "evaluations" in trainer.message
+    experiment.param.update(rtol=1e-3, max_nfe=10_000)
+    experiment.step(1)
+    trainer.wait_idle()
+    assert trainer.stop_reason is None and trainer.message == "" and trainer.iteration == 1

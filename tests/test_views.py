@@ -68,7 +68,7 @@ def test_tolerance_slider_resolves_a_paused_model(page):
     assert page.experiment.rtol == 1e-8
     page.experiment.trainer.wait_idle()
     page.stream.poll()
-    assert page.stream.snapshot.rtol == 1e-8
+    assert page.stream.snapshot.solver.rtol == 1e-8
     assert "1e-08" in page.readout.object
     page.experiment.rtol = 1e-2  # and back: the param drives the widget too
     assert slider.value == 12

@@ -149,7 +149,7 @@ def _figure3(args: argparse.Namespace) -> int:
             "error": sweep.error.tolist(), "wall_time_seconds": sweep.wall_time.tolist(),
         },
         "current_setting": None if current is None else {
-            "rtol": current.rtol, "atol": current.atol, "nfe_forward": current.nfe_forward, "error": current.error,
+            "rtol": current.solver.rtol, "atol": current.solver.atol, "nfe_forward": current.nfe_forward, "error": current.error,
             "wall_time_seconds": current.wall_time,
         },
         "c_nfe_backward_vs_forward": {

@@ -2,20 +2,23 @@
 
 An experiment is a ``param.Parameterized`` whose params are its knobs (bounded, so bad values are
 refused with a message naming the knob) and whose state is its models plus a :class:`Trainer`.
-Subclasses say how to build their models (``_build``), what one loss is (``_loss``) and what to
-show (``snapshot``). No Panel here: experiments run headless, in tests, in the CLI, under any view.
+Subclasses say how to build their models (``_build``), what one loss is (``_loss``), what to
+show (``snapshot``) and which params start training over (``restart_on``). No Panel here: experiments run headless, in tests, in the CLI, under any view.
 """
 from __future__ import annotations
 
 import copy
 import math
+from dataclasses import replace
 
 import param
 import torch
 from torch.nn.utils import get_total_norm
 
 from ..numerics.device import default_device
-from ..numerics.solve import ADAPTIVE_METHODS, DEFAULT_MAX_NFE, METHODS, CancelToken, SolveStats, solver_errors
+from ..numerics.config import DEFAULT_MAX_NFE, SolverConfig
+from ..numerics.methods import ADAPTIVE_METHODS, METHODS
+from ..numerics.solve import CancelToken, SolveStats, solver_errors
 from .trainer import Trainer, TrainingDiverged
 
 
@@ -56,7 +59,7 @@ class Experiment(param.Parameterized):
     rtol = Real(1e-3, bounds=(1e-10, 1.0), doc="relative tolerance of adaptive solvers")
     atol = Real(1e-6, bounds=(1e-12, 1.0), doc="absolute tolerance of adaptive solvers")
     fixed_steps = param.Integer(
-        16, bounds=(1, 1000), doc="steps on [0, 1] taken by fixed-grid methods (euler, rk4, …)"
+        16, bounds=(1, 1000), doc="steps over the solve's time span taken by fixed-grid methods (euler, rk4, …)"
     )
     adjoint = param.Boolean(True, doc="backpropagate by the adjoint method (O(1) memory) instead of through the solver")
     max_nfe = param.Integer(
@@ -64,10 +67,19 @@ class Experiment(param.Parameterized):
     )
     seed = param.Integer(0, bounds=(0, 2**31 - 1), doc="seed for data and initial weights (reset uses it)")
 
+    # The params that make new data or a new architecture: setting one starts training over.
+    restart_on: tuple[str, ...] = ("seed",)
+    # How pictures are spaced while training runs (see Trainer): at least this many seconds apart, and
+    # with a share set, in at most that share of the training thread's time.
+    snapshot_interval: float = Trainer.snapshot_interval
+    snapshot_share: float | None = None
+
     def __init__(self, **params) -> None:
         super().__init__(**params)
         self.device = default_device()
-        self.trainer = Trainer(self, name=f"odeviz-{type(self).__name__}")
+        self.trainer = Trainer(self, name=f"odeviz-{type(self).__name__}", snapshot_interval=self.snapshot_interval,
+                               snapshot_share=self.snapshot_share)
+        self.param.watch(self._restart, list(self.restart_on))
         self._last_good: tuple[dict, dict] | None = None
         self.weights_version = 0  # grows whenever the weights change, so derived results can be cached
         self.model: torch.nn.Module
@@ -91,13 +103,22 @@ class Experiment(param.Parameterized):
     def close(self) -> None:
         self.trainer.close()
 
+    def _restart(self, *_events) -> None:
+        # New data or a new architecture (a param of restart_on): start over, and keep training if it was.
+        was_running = self.trainer.running
+        self.trainer.reset()
+        if was_running:
+            self.trainer.start()
+
     # ---- solver settings ------------------------------------------------------------------
-    def solver_kwargs(self, token: CancelToken | None = None) -> dict:
-        """Arguments for :func:`odeviz.solve` from the current params (read fresh every call)."""
-        kwargs = dict(method=self.method, rtol=self.rtol, atol=self.atol, token=token, max_nfe=self.max_nfe)
-        if self.method not in ADAPTIVE_METHODS:
-            kwargs["options"] = {"step_size": 1.0 / self.fixed_steps}
-        return kwargs
+    def solver_config(self) -> SolverConfig:
+        """How training solves, from the current params (read fresh every call)."""
+        steps = None if self.method in ADAPTIVE_METHODS else self.fixed_steps
+        return SolverConfig(self.method, self.rtol, self.atol, steps=steps, adjoint=self.adjoint, max_nfe=self.max_nfe)
+
+    def display_solver(self) -> SolverConfig:
+        """How pictures and measurements solve: as training, but nothing is backpropagated."""
+        return replace(self.solver_config(), adjoint=False)
 
     @param.depends("method", "rtol", "atol", "fixed_steps", watch=True)
     def _redraw_with_new_solver(self) -> None:

@@ -12,7 +12,7 @@ copy (see :mod:`odeviz.experiments.figure3`).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import param
@@ -22,6 +22,7 @@ from torch import nn
 from ..data.clouds import CLASSIFICATION_DATASETS, point_cloud
 from ..numerics.dynamics import AugmentedDynamics
 from ..models.fields import VectorField
+from ..numerics.config import SolverConfig
 from ..numerics.solve import CancelToken, solve
 from .base import Experiment, Real
 
@@ -46,9 +47,7 @@ class ClassifierSnapshot:
 
     iteration: int
     dataset: str
-    method: str
-    rtol: float
-    atol: float
+    solver: SolverConfig  # of the display solve
     augment: int
     inputs: np.ndarray  # (n, 2) the training data x = h(0)
     labels: np.ndarray  # (n,) 0 or 1
@@ -106,16 +105,17 @@ class ClassifierExperiment(Experiment):
                    "gradients (Kidger et al., 2021): fewer backward evaluations"
     )
     # Down to 1e-12, below float32's resolution, to show what the evaluation cap is for.
-    rtol = Real(1e-3, bounds=(1e-12, 1.0), doc="relative tolerance of adaptive solvers")
-    atol = Real(1e-4, bounds=(1e-12, 1.0), doc="absolute tolerance of adaptive solvers")
+    rtol = Real(1e-3, bounds=(1e-12, 1.0))
+    atol = Real(1e-4)
     # A trained moons classifier needs tens of evaluations; thousands mean the tolerance is below
     # what float32 can resolve, and the user should hear so within a second, not a minute.
-    max_nfe = param.Integer(2000, bounds=(10, 10_000_000), doc="evaluations of f one solve may use before it is stopped")
+    max_nfe = param.Integer(2000)
+    restart_on = ("dataset", "noise", "samples", "augment", "width", "seed")
+    snapshot_share = SNAPSHOT_SHARE
 
     def __init__(self, **params) -> None:
         self._probes: list[tuple[float, float]] = []  # only touched on the training thread
         super().__init__(**params)
-        self.trainer.snapshot_share = SNAPSHOT_SHARE
 
     def _build(self) -> None:
         self._dataset, self._augment = self.dataset, self.augment
@@ -134,15 +134,6 @@ class ClassifierExperiment(Experiment):
         self.regularized = AugmentedDynamics(field, self.dim, regularize=True)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.learning_rate)
         self._batches = torch.Generator().manual_seed(self.seed)
-
-    # ---- structural changes ---------------------------------------------------------------
-    @param.depends("dataset", "noise", "samples", "augment", "width", "seed", watch=True)
-    def _restart(self) -> None:
-        # New data or a new architecture: start over, and keep training if it was.
-        was_running = self.trainer.running
-        self.trainer.reset()
-        if was_running:
-            self.trainer.start()
 
     # ---- probes: points the user drops into the input space -------------------------------
     def add_probe(self, x: float, y: float) -> None:
@@ -170,10 +161,7 @@ class ClassifierExperiment(Experiment):
         weight = self.regularization
         dynamics = self.regularized if weight > 0 else self.model["field"]
         state0 = self.regularized.initial_state(h0) if weight > 0 else h0
-        solution = solve(
-            dynamics, state0, [0.0, 1.0], adjoint=self.adjoint, **self.solver_kwargs(token),
-            adjoint_options={"norm": "seminorm"} if self.seminorm and self.adjoint else None,
-        )
+        solution = solve(dynamics, state0, [0.0, 1.0], solver=self.solver_config(), token=token)
         end = solution.ys[-1]
         logits = self.model["readout"](end[:, : self.dim])
         cross_entropy = nn.functional.cross_entropy(logits, labels)
@@ -190,6 +178,9 @@ class ClassifierExperiment(Experiment):
             scalars.update(kinetic=kinetic.item(), jacobian=jacobian.item())
             loss = loss + weight * (kinetic + jacobian)
         return loss, scalars, solution.stats
+
+    def solver_config(self) -> SolverConfig:
+        return replace(super().solver_config(), seminorm=self.seminorm)
 
     # ---- display --------------------------------------------------------------------------
     def snapshot(self, token: CancelToken, iteration: int) -> ClassifierSnapshot:
@@ -208,7 +199,7 @@ class ClassifierExperiment(Experiment):
         probes = torch.as_tensor(np.array(self._probes, dtype=np.float32).reshape(-1, 2), device=self.device)
         p = len(probes)
         everything = torch.cat([self.train_x, probes, self._map_points(map_resolution)])
-        ys, stats = solve(field, self.lift(everything), DISPLAY_TIMES, **self.solver_kwargs(token))
+        ys, stats = solve(field, self.lift(everything), DISPLAY_TIMES, solver=self.display_solver(), token=token)
         logits = readout(ys[-1])
         probability = torch.softmax(logits, dim=1)[:, 1].cpu().numpy()
         states = ys[..., :2].cpu().numpy()
@@ -220,9 +211,7 @@ class ClassifierExperiment(Experiment):
         return ClassifierSnapshot(
             iteration=iteration,
             dataset=self._dataset,
-            method=stats.method,
-            rtol=stats.rtol,
-            atol=stats.atol,
+            solver=stats.solver,
             augment=self._augment,
             inputs=self._inputs,
             labels=self._labels,

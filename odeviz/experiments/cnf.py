@@ -8,7 +8,8 @@ transform at fractions 0 … 100 % of the generative flow (the paper's Figure 5)
 field. Everything runs on the trainer's thread, so pictures cost training time: while training runs,
 each kind of picture is redrawn no more often than keeps its measured cost under ``DISPLAY_SHARE`` of
 the time (density grids, the heavy kind, also at most every ``HEAVY_PERIOD`` seconds and on a coarser
-grid than when paused; particles and the field at most every ``SNAPSHOT_PERIOD`` seconds).
+grid than when paused, on their own schedule; particles and the field at most every ``SNAPSHOT_PERIOD``
+seconds, spaced by the trainer's ``snapshot_share``).
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from torch import nn
 from ..data.densities import DENSITY_TARGETS, PointSource, check_points, read_points
 from ..models.flows import CNF, PlanarFlow
 from ..models.saving import TrainedFlow, save_cnf
+from ..numerics.config import SolverConfig
 from ..numerics.solve import CancelToken
 from .base import Experiment, Real
 
@@ -47,9 +49,7 @@ class CNFSnapshot:
 
     iteration: int
     target: str
-    method: str
-    rtol: float
-    atol: float
+    solver: SolverConfig  # of the display solves
     trace: str
     width: int
     planar_layers: int
@@ -92,19 +92,21 @@ class CNFExperiment(Experiment):
                               "straighter, simpler flows that need fewer evaluations of f")
     compare_planar = param.Boolean(True, doc="train the planar flows beside the CNF (off: the CNF alone, faster)")
     planar_layers = param.Selector(default=8, objects=list(PLANAR_BANK), doc="K, the planar flow shown beside the CNF")
-    learning_rate = Real(3e-2, bounds=(1e-5, 10.0), doc="Adam's step size at the start (changes apply mid-training)")
+    learning_rate = Real(3e-2, doc="Adam's step size at the start (changes apply mid-training)")
     decay_iterations = param.Integer(
         1000, bounds=(0, 10_000_000),
         doc=f"iterations over which the learning rate falls along a cosine to {LR_FLOOR:.0%} of its value, then stays (0: constant)")
-    adjoint = param.Boolean(False, doc="backpropagate by the adjoint method (O(1) memory) instead of through the solver")
-    atol = Real(1e-5, bounds=(1e-12, 1.0), doc="absolute tolerance of adaptive solvers")
+    adjoint = param.Boolean(False)
+    atol = Real(1e-5)
+    restart_on = ("target", "points", "width", "depth", "trace", "regularization", "seed")
+    snapshot_interval = SNAPSHOT_PERIOD
+    snapshot_share = DISPLAY_SHARE  # of the light pictures; the density grids space themselves
 
     def __init__(self, **params) -> None:
         self._capacity: dict = {}
         self._capacity_key = None
         self._density_version = 0  # never reset: a rebuilt model's first grids must differ from the last shown
         super().__init__(**params)
-        self.trainer.snapshot_interval = SNAPSHOT_PERIOD
 
     # ---- data ---------------------------------------------------------------------------------
     def load_file(self, path) -> None:
@@ -146,7 +148,7 @@ class CNFExperiment(Experiment):
     def _loss(self, token: CancelToken):
         x = torch.as_tensor(self.source.batch(self.batch_size), dtype=torch.float32, device=self.device)
         cnf = self.model["cnf"]
-        _, log_prob, parts, stats = cnf.normalise(x, adjoint=self.adjoint, **self.solver_kwargs(token))
+        _, log_prob, parts, stats = cnf.normalise(x, solver=self.solver_config(), token=token)
         nll = -log_prob.mean()
         loss = nll
         scalars = {"nll": nll.item()}
@@ -180,20 +182,15 @@ class CNFExperiment(Experiment):
                 smooth(self._capacity["planar"], k, scalars[f"nll_planar_{k}"])
 
     # ---- structural changes -------------------------------------------------------------------
-    @param.depends("target", "points", "width", "depth", "trace", "regularization", "seed", watch=True)
-    def _restart(self) -> None:
-        # New data or a new architecture: start over, and keep training if it was. A target that
-        # cannot be used (nothing drawn or loaded yet) is refused here, and the old one kept.
+    def _restart(self, *events) -> None:
+        # A target that cannot be used (nothing drawn or loaded yet) is refused here, and the old one kept.
         try:
             PointSource(self.target, self.points, self.seed)
         except ValueError:
             with param.parameterized.discard_events(self):
                 self.target = self._target
             raise
-        was_running = self.trainer.running
-        self.trainer.reset()
-        if was_running:
-            self.trainer.start()
+        super()._restart(*events)
 
     @param.depends("planar_layers", watch=True)
     def _redraw(self) -> None:
@@ -241,7 +238,8 @@ class CNFExperiment(Experiment):
         Recomputed when the weights or solver changed; while training, only once the last computation is
         HEAVY_PERIOD s old and its cost is at most DISPLAY_SHARE of the time since."""
         cells = GRID_TRAINING if self.trainer.training else GRID_IDLE
-        settings = (self.method, self.rtol, self.atol, self.fixed_steps, cells, self.planar_layers)
+        solver = self.display_solver()
+        settings = (solver, cells, self.planar_layers)
         cached = self._heavy
         if cached is not None and cached["settings"] == settings and (
             cached["version"] == self.weights_version
@@ -252,13 +250,13 @@ class CNFExperiment(Experiment):
         start = time.monotonic()
         cnf, planar = self.model["cnf"], self.model["planar"][PLANAR_BANK.index(self.planar_layers)]
         grid = self._grid(cells)
-        log_density, stats = cnf.densities_over_time(grid, FRACTIONS, **self.solver_kwargs(token))
+        log_density, stats = cnf.densities_over_time(grid, FRACTIONS, solver=solver, token=token)
         held = torch.as_tensor(self.source.held_out()[:HELD_OUT_DISPLAY], dtype=torch.float32, device=self.device)
         self._heavy = {
             "settings": settings, "version": self.weights_version,
             "log_density": log_density.reshape(len(FRACTIONS), cells, cells).cpu().numpy(),
             "nfe": stats.nfe_forward,
-            "held_out_nll": float(-cnf.log_prob(held, **self.solver_kwargs(token)).mean()),
+            "held_out_nll": float(-cnf.log_prob(held, solver=solver, token=token).mean()),
             "planar_log_density": planar.log_prob(grid).reshape(cells, cells).cpu().numpy(),
             "planar_samples": planar.sample(PARTICLES, generator=torch.Generator().manual_seed(self.seed)).cpu().numpy(),
             "planar_held_out_nll": float(-planar.log_prob(held).mean()),
@@ -284,18 +282,15 @@ class CNFExperiment(Experiment):
     def snapshot(self, token: CancelToken, iteration: int) -> CNFSnapshot:
         self.model.eval()
         cnf = self.model["cnf"]
-        heavy = self._density_frames(token)
-        start = time.monotonic()
-        particles, _ = cnf.generate(self._display_noise.to(self.device), PATH_FRACTIONS, **self.solver_kwargs(token))
+        with self.trainer.spaced_separately():
+            heavy = self._density_frames(token)
+        solver = self.display_solver()
+        particles, _ = cnf.generate(self._display_noise.to(self.device), PATH_FRACTIONS, solver=solver, token=token)
         field_points, field_velocity = self._field()
-        if self.trainer.snapshot_interval < float("inf"):  # headless runs switch pictures off: leave that alone
-            self.trainer.snapshot_interval = max(SNAPSHOT_PERIOD, (time.monotonic() - start) / DISPLAY_SHARE)
         return CNFSnapshot(
             iteration=iteration,
             target=self.source_name or self._target,
-            method=self.method,
-            rtol=self.rtol,
-            atol=self.atol,
+            solver=solver,
             trace=self._trace,
             width=self._width,
             planar_layers=self.planar_layers,

@@ -16,6 +16,7 @@ from torch import nn
 
 from ..data.clouds import CONTINUITY_TARGETS, continuity_data
 from ..models.fields import FieldResNet, VectorField
+from ..numerics.config import SolverConfig
 from ..numerics.solve import CancelToken, solve
 from .base import Experiment
 
@@ -30,9 +31,7 @@ class ContinuitySnapshot:
 
     iteration: int
     target: str
-    method: str
-    rtol: float
-    atol: float
+    solver: SolverConfig  # of the display solve
     depth: int
     augmented: bool  # the state is (h, h₂): trajectories show h, the field is drawn at h₂ = 0
     h_range: tuple[float, float]
@@ -79,6 +78,7 @@ class ContinuityExperiment(Experiment):
     width = param.Integer(32, bounds=(2, 256), doc="hidden units of the vector field and of each ResNet block")
     samples = param.Integer(64, bounds=(4, 4096), doc="training inputs drawn from [-1, 1]")
     trajectories = param.Integer(17, bounds=(2, 101), doc="evenly spaced inputs whose trajectories are drawn")
+    restart_on = ("target", "augment", "width", "samples", "seed")
 
     def _build(self) -> None:
         # What the built models were made for; params may change before the next rebuild runs.
@@ -100,21 +100,13 @@ class ContinuityExperiment(Experiment):
 
     def _loss(self, token: CancelToken):
         h0 = self._lift(self.train_x)
-        solution = solve(self.model["ode"], h0, [0.0, 1.0], adjoint=self.adjoint, **self.solver_kwargs(token))
+        solution = solve(self.model["ode"], h0, [0.0, 1.0], solver=self.solver_config(), token=token)
         loss_ode = torch.mean((solution.ys[-1][:, 0] - self.train_y) ** 2)
         loss_resnet = torch.mean((self.model["resnet"](h0)[-1][:, 0] - self.train_y) ** 2)
         scalars = {"loss_ode": loss_ode.item(), "loss_resnet": loss_resnet.item()}
         return loss_ode + loss_resnet, scalars, solution.stats
 
     # ---- structural changes ---------------------------------------------------------------
-    @param.depends("target", "augment", "width", "samples", "seed", watch=True)
-    def _restart(self) -> None:
-        # New data or a new architecture: start over, and keep training if it was.
-        was_running = self.trainer.running
-        self.trainer.reset()
-        if was_running:
-            self.trainer.start()
-
     @param.depends("depth", watch=True)
     def _change_depth(self) -> None:
         # Only the ResNet depends on L: rebuild it and keep the trained ODE-Net (and its Adam state).
@@ -156,10 +148,8 @@ class ContinuityExperiment(Experiment):
         """h(1) at a tight tolerance, cached until the weights change."""
         key = (self.weights_version, h0.shape[0])
         if self._reference_cache is None or self._reference_cache[0] != key:
-            ys, _ = solve(
-                self.model["ode"], h0, [0.0, 1.0], method="dopri8",
-                rtol=REFERENCE_TOLERANCE, atol=REFERENCE_TOLERANCE, max_nfe=self.max_nfe,
-            )
+            reference = SolverConfig("dopri8", REFERENCE_TOLERANCE, REFERENCE_TOLERANCE, max_nfe=self.max_nfe)
+            ys, _ = solve(self.model["ode"], h0, [0.0, 1.0], solver=reference)
             self._reference_cache = (key, ys[-1])
         return self._reference_cache[1]
 
@@ -169,12 +159,12 @@ class ContinuityExperiment(Experiment):
         f = self.model["ode"]
         x = torch.linspace(-1.0, 1.0, self.trajectories, dtype=torch.float64, device=self.device)[:, None]
         h0 = self._lift(x)
-        ys, stats = solve(f, h0, DISPLAY_TIMES, **self.solver_kwargs(token))
+        ys, stats = solve(f, h0, DISPLAY_TIMES, solver=self.display_solver(), token=token)
         ode_states = ys[..., 0].cpu().numpy()
         reference_error = self._reference_error(h0, ys[-1])
         depth = self.model["resnet"].depth  # not self.depth: a new L may not have been built yet
         euler_times = np.linspace(0.0, 1.0, depth + 1)
-        euler, _ = solve(f, h0, euler_times, method="euler", token=token, max_nfe=self.max_nfe)
+        euler, _ = solve(f, h0, euler_times, solver=SolverConfig("euler", max_nfe=self.max_nfe), token=token)
         resnet_states = self.model["resnet"](h0)[..., 0].cpu().numpy()
         eval_times = stats.eval_times
         eval_states = np.stack([np.interp(eval_times, DISPLAY_TIMES, ode_states[:, i]) for i in range(len(x))], 1)
@@ -182,9 +172,7 @@ class ContinuityExperiment(Experiment):
         return ContinuitySnapshot(
             iteration=iteration,
             target=self._target,
-            method=stats.method,
-            rtol=stats.rtol,
-            atol=stats.atol,
+            solver=stats.solver,
             depth=depth,
             augmented=self._augmented,
             h_range=self.h_range(),

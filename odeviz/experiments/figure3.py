@@ -26,7 +26,8 @@ import torch
 
 from ..numerics.measure import MEMORY_STEPS, SWEEP_TOLERANCES, MemoryBySteps, ToleranceSweep, memory_by_steps
 from ..numerics.measure import measure_solve, nfe_ratio, reference_solution, tolerance_sweep
-from ..numerics.solve import ADAPTIVE_METHODS, CancelToken, SolveCancelled, SolverError
+from ..numerics.config import SolverConfig
+from ..numerics.solve import CancelToken, SolveCancelled, SolverError
 from .classifier import ClassifierExperiment, ClassifierSnapshot
 from .stream import Mailbox
 
@@ -37,9 +38,7 @@ MEMORY_BATCH = 64
 class SolverSetting:
     """NFE, error and wall time of one solve of the measured batch at the current slider values."""
 
-    method: str
-    rtol: float
-    atol: float
+    solver: SolverConfig
     nfe_forward: float
     error: float
     wall_time: float
@@ -119,10 +118,9 @@ class Figure3Experiment(ClassifierExperiment):
             not self.trainer.running or (every > 0 and iteration - self._measured.iteration >= every)
         )
         current = self._measured.current
-        setting = (self._sweep_method(), self.rtol, self.atol)
         return {
             "sweep": sweep,
-            "current": self._swept is not None and (current is None or (current.method, current.rtol, current.atol) != setting),
+            "current": self._swept is not None and (current is None or current.solver != self._measured_solver()),
             "memory": self._memory_key != (self.dim, self.width),
         }
 
@@ -141,7 +139,11 @@ class Figure3Experiment(ClassifierExperiment):
             self._publish_measured(activity="")
 
     def _sweep_method(self) -> str:
-        return self.method if self.method in ADAPTIVE_METHODS else "dopri5"
+        return self.method if self.display_solver().adaptive else "dopri5"
+
+    def _measured_solver(self) -> SolverConfig:
+        """The current rtol/atol on the swept method (the marker on panels a and b)."""
+        return SolverConfig(self._sweep_method(), self.rtol, self.atol, max_nfe=self.max_nfe)
 
     def _sweep(self, token: CancelToken, iteration: int) -> None:
         self._sweep_wanted = False
@@ -163,15 +165,14 @@ class Figure3Experiment(ClassifierExperiment):
 
     def _measure_current(self, token: CancelToken) -> None:
         field, h0, reference = self._swept
-        method, rtol, atol = self._sweep_method(), self.rtol, self.atol
+        solver = self._measured_solver()
         try:
-            nfe, error, wall = measure_solve(field, h0, reference, repeats=3, method=method, rtol=rtol, atol=atol,
-                                             token=token, max_nfe=self.max_nfe)
-            current = SolverSetting(method, rtol, atol, nfe, error, wall)
+            nfe, error, wall = measure_solve(field, h0, reference, solver, repeats=3, token=token)
+            current = SolverSetting(solver, nfe, error, wall)
         except SolveCancelled:
             raise
         except SolverError as error:
-            current = SolverSetting(method, rtol, atol, np.nan, np.nan, np.nan, failure=str(error))
+            current = SolverSetting(solver, np.nan, np.nan, np.nan, failure=str(error))
         self._publish_measured(current=current)
 
     def _measure_memory(self, token: CancelToken) -> None:

@@ -22,6 +22,7 @@ from torch import nn
 
 from ..data.digits import DigitData, load_digit_data, load_mnist
 from ..numerics.memory import saved_activation_bytes
+from ..numerics.config import SolverConfig
 from ..numerics.solve import CancelToken, solve
 from ..models.table1 import MLP, ODENet, ConvResNet, parameter_count
 from .base import Experiment, Real
@@ -155,10 +156,11 @@ class Table1Experiment(Experiment):
     batch_size = param.Integer(32, bounds=(1, 4096), doc="images per training step")
     channels = param.Integer(16, bounds=(2, 128), doc="feature maps of the ResNet, RK-Net and ODE-Net (the paper: 64)")
     rk_steps = param.Integer(4, bounds=(1, 256), doc="RK-Net: fixed RK4 steps L̃ on [0, 1] (4 evaluations of f each)")
-    rtol = Real(1e-3, bounds=(1e-10, 1.0), doc="ODE-Net: relative tolerance of the adaptive solver")
-    atol = Real(1e-3, bounds=(1e-12, 1.0), doc="ODE-Net: absolute tolerance of the adaptive solver")
+    rtol = Real(doc="ODE-Net: relative tolerance of the adaptive solver")
+    atol = Real(1e-3, doc="ODE-Net: absolute tolerance of the adaptive solver")
     mnist_dir = MnistDirectory(None, allow_None=True, doc="directory of MNIST IDX files (raw or .gz); empty: 8×8 digits")
     digit = param.Integer(0, bounds=(0, None), doc="the test image whose hidden state is drawn")
+    restart_on = ("mnist_dir", "channels", "batch_size", "seed")  # the table starts over
 
     # ---- building ---------------------------------------------------------------------------
     def _build(self) -> None:
@@ -187,14 +189,6 @@ class Table1Experiment(Experiment):
         optimizer = torch.optim.Adam(model.parameters(), lr=self.learning_rate)
         return ModelRun(key, model, optimizer, parameter_count(model), self._activation_bytes(key, model))
 
-    @param.depends("mnist_dir", "channels", "batch_size", "seed", watch=True)
-    def _restart(self) -> None:
-        # New data or new architectures: start the table over, and keep training if it was.
-        was_running = self.trainer.running
-        self.trainer.reset()
-        if was_running:
-            self.trainer.start()
-
     @param.depends("models", "epochs", "rk_steps", "adjoint", "digit", "method", "rtol", "atol", watch=True)
     def _redraw(self) -> None:
         # The rows, their memory or the hidden states change; training picks the settings up next step.
@@ -207,17 +201,15 @@ class Table1Experiment(Experiment):
         self._hidden_cache = None
 
     # ---- forward passes -----------------------------------------------------------------------
-    def _solver(self, key: str, token: CancelToken | None = None, adjoint: bool | None = None) -> dict:
-        """How the RK-Net (RK4, L̃ steps, through the solver) and the ODE-Net (adaptive) solve."""
-        if key == "rknet":
-            return dict(method="rk4", options={"step_size": 1.0 / self.rk_steps}, adjoint=False, token=token,
-                        max_nfe=self.max_nfe)
-        return dict(adjoint=self.adjoint if adjoint is None else adjoint, **self.solver_kwargs(token))
+    def _solvers(self) -> dict[str, SolverConfig]:
+        """How the blocks solve: the RK-Net in L̃ RK4 steps, backpropagated through the solver; the ODE-Net
+        as the solver params say."""
+        return {"rknet": SolverConfig("rk4", steps=self.rk_steps, max_nfe=self.max_nfe), "odenet": self.solver_config()}
 
     def _forward(self, key: str, model: nn.Module, images: torch.Tensor, token: CancelToken | None = None):
         """Logits and the solve's stats (None for the MLP and the ResNet)."""
         if key in SOLVED:
-            return model(images, **self._solver(key, token))
+            return model(images, solver=self._solvers()[key], token=token)
         return model(images), None
 
     def _activation_bytes(self, key: str, model: nn.Module) -> int:
@@ -238,7 +230,7 @@ class Table1Experiment(Experiment):
             return np.array(values, dtype=float)
 
         def through_solver(adjoint: bool):
-            return lambda model, steps: model(images, method="rk4", options={"step_size": 1.0 / steps}, adjoint=adjoint)
+            return lambda model, steps: model(images, solver=SolverConfig("rk4", steps=steps, adjoint=adjoint))
 
         return MemorySweep(
             depths=MEMORY_DEPTHS.copy(),
@@ -374,7 +366,7 @@ class Table1Experiment(Experiment):
 
     def _hidden_states(self, token: CancelToken) -> HiddenStates:
         """Recomputed when the ResNet or ODE-Net changed, at most once a second while training runs."""
-        key = (self.digit, self.runs["resnet"].steps, self.runs["odenet"].steps, self.method, self.rtol, self.atol)
+        key = (self.digit, self.runs["resnet"].steps, self.runs["odenet"].steps, self.display_solver())
         now = time.monotonic()
         if self._hidden_cache is not None:
             cached_key, when, hidden = self._hidden_cache
@@ -393,7 +385,7 @@ class Table1Experiment(Experiment):
         resnet = torch.stack(self.runs["resnet"].model.hidden_states(image))[:, 0]  # (L+1, C, s, s)
         odenet = self.runs["odenet"].model
         times = torch.as_tensor(ODE_IMAGE_TIMES, dtype=image.dtype)
-        ode = solve(odenet.field, odenet.stem(image), times, **self.solver_kwargs(token))[0][:, 0]
+        ode = solve(odenet.field, odenet.stem(image), times, solver=self.display_solver(), token=token)[0][:, 0]
         predictions = {
             key: int(self._forward(key, self.runs[key].model, image, token)[0].argmax(1))
             for key in MODELS if key in self.models

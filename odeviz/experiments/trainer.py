@@ -8,10 +8,12 @@ evaluation.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
 from collections import deque
+from enum import Enum
 from typing import Any, Callable, Protocol
 
 from ..numerics.solve import CancelToken, SolveCancelled, SolverError
@@ -21,6 +23,29 @@ log = logging.getLogger(__name__)
 
 
 DRAW_FAILED = "Could not draw the model at these settings"
+
+
+class _Word(str, Enum):
+    """An Enum whose members are their words: equal to them, and printed as them on every Python."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class TrainerState(_Word):
+    """Where training is (a word: ``state == "running"`` holds)."""
+
+    IDLE = "idle"  # nothing trained since the last reset
+    RUNNING = "running"
+    PAUSED = "paused"
+    DONE = "done"  # the experiment has nothing left to train
+
+
+class StopReason(_Word):
+    """Why training stopped by itself (:attr:`Trainer.message` says it in words)."""
+
+    FAILED = "failed"  # a solve failed or the loss diverged: the last good weights were kept
+    ERROR = "error"  # an unexpected error on the training thread (a bug)
 
 
 class TrainingDiverged(RuntimeError):
@@ -52,20 +77,28 @@ class Trainer:
     most every ``snapshot_interval`` seconds while running and after every step, pause or refresh.
     With ``snapshot_share`` set, snapshots while running are spaced further apart when they are
     expensive, so that they take at most that share of the thread's time (measured, so the rate
-    follows the machine's load and the model's cost).
+    follows the machine's load and the model's cost); a part of a snapshot that spaces itself is left
+    out of that cost (:meth:`spaced_separately`).
     """
 
     snapshot_interval = 0.1
     snapshot_share: float | None = None
 
-    def __init__(self, model: Trainable, name: str = "odeviz-trainer") -> None:
-        self.model = model
+    def __init__(self, experiment: Trainable, name: str = "odeviz-trainer", snapshot_interval: float | None = None,
+                 snapshot_share: float | None = None) -> None:
+        self.experiment = experiment
         self.name = name
+        if snapshot_interval is not None:
+            self.snapshot_interval = snapshot_interval
+        if snapshot_share is not None:
+            self.snapshot_share = snapshot_share
         self.mailbox = Mailbox()
         self.history = History()
         self.iteration = 0
-        self.state = "idle"  # idle | running | paused | done
-        self.message = ""  # why training stopped by itself, or "" when all is well
+        self.state = TrainerState.IDLE
+        self.stop_reason: StopReason | None = None
+        self._stop_message = ""
+        self._draw_failure = ""  # why the last picture could not be drawn, "" when it was
         self._cond = threading.Condition()
         self._running = False
         self._steps_pending = 0
@@ -77,6 +110,17 @@ class Trainer:
         self._thread: threading.Thread | None = None
         self._last_snapshot = float("-inf")
         self._snapshot_seconds = 0.0  # moving average of what one snapshot costs
+        self._spaced_separately = 0.0  # seconds of the current snapshot that space themselves
+
+    @property
+    def message(self) -> str:
+        """Why training stopped by itself, else why the model could not be drawn, else ""."""
+        if self.stop_reason is not None:
+            return self._stop_message
+        return f"{DRAW_FAILED}: {self._draw_failure}" if self._draw_failure else ""
+
+    def _clear_message(self) -> None:
+        self.stop_reason, self._stop_message, self._draw_failure = None, "", ""
 
     # ---- control, callable from any thread -------------------------------------------------
     @property
@@ -87,8 +131,8 @@ class Trainer:
         """Train continuously until paused (also resumes after a pause)."""
         with self._cond:
             self._running = True
-            self.state = "running"
-            self.message = ""
+            self.state = TrainerState.RUNNING
+            self._clear_message()
             self._wake()
 
     resume = start
@@ -102,7 +146,7 @@ class Trainer:
         """Stop within one evaluation of f; the interrupted iteration is discarded."""
         with self._cond:
             if self._running or self._steps_pending:
-                self.state = "paused"
+                self.state = TrainerState.PAUSED
             self._halt()
             self._refresh = True
             self._wake()
@@ -111,7 +155,7 @@ class Trainer:
         """Run ``count`` more iterations, then stop."""
         with self._cond:
             self._steps_pending += int(count)
-            self.message = ""
+            self._clear_message()
             self._wake()
 
     def reset(self) -> None:
@@ -142,6 +186,16 @@ class Trainer:
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout)
 
+    @contextlib.contextmanager
+    def spaced_separately(self):
+        """Wrap the part of a snapshot that spaces itself (a picture cached and redrawn on its own
+        schedule): its time is left out of the snapshot cost that spaces the pictures while training."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self._spaced_separately += time.perf_counter() - start
+
     def wait_idle(self, timeout: float = 60.0) -> bool:
         """Block until no work is pending or running (for tests and the CLI)."""
         with self._cond:
@@ -165,11 +219,11 @@ class Trainer:
         self._cond.notify_all()
 
     def _do_reset(self) -> None:
-        self.model.rebuild()
+        self.experiment.rebuild()
         self.iteration = 0
         self.history.clear()
-        self.state = "idle"
-        self.message = ""
+        self.state = TrainerState.IDLE
+        self._clear_message()
 
     def _loop(self) -> None:
         while True:
@@ -196,27 +250,28 @@ class Trainer:
                     self._publish(token)
             except Exception as error:  # a bug must not kill the thread and hang the page
                 log.exception("training thread error")
-                self._stop_with(f"Paused: unexpected error: {error}")
+                self._stop_with(StopReason.ERROR, f"Paused: unexpected error: {error}")
             with self._cond:
-                if not self._running and not self._steps_pending and self.state == "running":
-                    self.state = "paused"
+                if not self._running and not self._steps_pending and self.state == TrainerState.RUNNING:
+                    self.state = TrainerState.PAUSED
 
     def _iterate(self, token: CancelToken) -> bool:
         start = time.perf_counter()
         try:
-            scalars = self.model.train_step(token)
+            scalars = self.experiment.train_step(token)
         except SolveCancelled:
             return False
         except TrainingComplete:
             with self._cond:
                 self._running = False
                 self._steps_pending = 0
-                self.state = "done"
+                self.state = TrainerState.DONE
             self._refresh = True
             return False
         except (SolverError, TrainingDiverged) as error:
-            self.model.restore_last_good()
+            self.experiment.restore_last_good()
             self._stop_with(
+                StopReason.FAILED,
                 f"Paused at iteration {self.iteration + 1}: {error}. Kept the last good weights; "
                 "lower the learning rate or loosen the tolerance, then train again."
             )
@@ -235,25 +290,24 @@ class Trainer:
 
     def _publish(self, token: CancelToken) -> None:
         start = time.perf_counter()
+        self._spaced_separately = 0.0
         try:
-            snapshot = self.model.snapshot(token, self.iteration)
+            snapshot = self.experiment.snapshot(token, self.iteration)
         except SolveCancelled:
             return
         except SolverError as error:
-            if not self.message.startswith("Paused"):  # why training stopped matters more than the picture
-                self.message = f"{DRAW_FAILED}: {error}"
+            self._draw_failure = str(error)  # shown unless why training stopped is (that matters more)
             return
         self._last_snapshot = time.perf_counter()
         if self._running:  # the pictures drawn while training are the ones to space out
-            cost, average = self._last_snapshot - start, self._snapshot_seconds
+            cost, average = self._last_snapshot - start - self._spaced_separately, self._snapshot_seconds
             self._snapshot_seconds = cost if not average else 0.7 * average + 0.3 * cost
-        if self.message.startswith(DRAW_FAILED):  # the settings that could not be drawn have changed
-            self.message = ""
+        self._draw_failure = ""  # the settings that could not be drawn have changed
         self.mailbox.put(snapshot)
 
-    def _stop_with(self, message: str) -> None:
+    def _stop_with(self, reason: StopReason, message: str) -> None:
         with self._cond:
             self._running = False
             self._steps_pending = 0
-            self.state = "paused"
-            self.message = message
+            self.state = TrainerState.PAUSED
+            self.stop_reason, self._stop_message = reason, message

@@ -11,18 +11,19 @@ within one evaluation of f.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
 import numpy as np
 import torch
 
+from .config import DEFAULT_MAX_NFE, SolverConfig
 from .memory import saved_activation_bytes
-from .solve import DEFAULT_MAX_NFE, CancelToken, SolveCancelled, SolverError, solve
+from .solve import CancelToken, SolveCancelled, SolverError, solve
 
 SWEEP_TOLERANCES = tuple(10.0**-k for k in range(1, 9))  # 1e-1 … 1e-8, as in the paper's sweep
 MEMORY_STEPS = (8, 16, 32, 64, 128, 256, 512)
-REFERENCE = ("dopri8", 1e-12)  # (method, rtol = atol) of the "exact" solution errors are measured against
+REFERENCE = SolverConfig("dopri8", 1e-12, 1e-12)  # the "exact" solution errors are measured against
 
 
 @dataclass(frozen=True)
@@ -51,20 +52,19 @@ class MemoryBySteps:
 def reference_solution(func, y0: torch.Tensor, t1: float = 1.0, token: CancelToken | None = None,
                        max_nfe: int = 100_000) -> torch.Tensor:
     """y(t1) at the reference tolerance (use float64: float32 cannot resolve 1e-12)."""
-    method, tolerance = REFERENCE
     with torch.no_grad():
-        ys, _ = solve(func, y0, [0.0, t1], method=method, rtol=tolerance, atol=tolerance, token=token, max_nfe=max_nfe)
+        ys, _ = solve(func, y0, [0.0, t1], solver=replace(REFERENCE, max_nfe=max_nfe), token=token)
     return ys[-1]
 
 
-def measure_solve(func, y0: torch.Tensor, reference: torch.Tensor, t1: float = 1.0, repeats: int = 1,
-                  **solver_kwargs) -> tuple[int, float, float]:
+def measure_solve(func, y0: torch.Tensor, reference: torch.Tensor, solver: SolverConfig, t1: float = 1.0,
+                  repeats: int = 1, token: CancelToken | None = None) -> tuple[int, float, float]:
     """(NFE forward, max error against ``reference``, fastest wall time of ``repeats`` solves) of
-    ``solve(func, y0, [0, t1], **solver_kwargs)``."""
+    ``solve(func, y0, [0, t1], solver=solver)``."""
     times = []
     with torch.no_grad():
         for _ in range(repeats):
-            ys, stats = solve(func, y0, [0.0, t1], **solver_kwargs)
+            ys, stats = solve(func, y0, [0.0, t1], solver=solver, token=token)
             times.append(stats.wall_time)
     return stats.nfe_forward, float((ys[-1] - reference).abs().max()), min(times)
 
@@ -99,8 +99,8 @@ def tolerance_sweep(
 
     for tolerance in tolerances:
         try:
-            rows.append(measure_solve(func, y0, reference, t1, repeats, method=method, rtol=tolerance, atol=tolerance,
-                                     token=token, max_nfe=max_nfe))
+            solver = SolverConfig(method, tolerance, tolerance, max_nfe=max_nfe)
+            rows.append(measure_solve(func, y0, reference, solver, t1, repeats, token))
             failures.append("")
         except SolveCancelled:
             raise
@@ -144,13 +144,9 @@ def memory_by_steps(
 
     start = y0.detach().requires_grad_(True)  # as in a network: the block's input needs a gradient too
     for count in steps:
-        options = {"step_size": t1 / count}
         for backprop, column in ((False, direct), (True, adjoint)):
-            _, saved = saved_activation_bytes(
-                lambda: solve(func, start, [0.0, t1], method=method, adjoint=backprop, options=options, token=token,
-                              max_nfe=16 * count),  # room for any fixed-grid tableau
-                parameters,
-            )
+            solver = SolverConfig(method, steps=count, adjoint=backprop, max_nfe=16 * count)  # room for any tableau
+            _, saved = saved_activation_bytes(lambda: solve(func, start, [0.0, t1], solver=solver, token=token), parameters)
             column.append(saved)
         if on_progress is not None:
             on_progress(partial())

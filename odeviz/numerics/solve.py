@@ -9,8 +9,6 @@ every evaluation so that pause, reset and session close stop a solve mid-flight.
 from __future__ import annotations
 
 import contextlib
-import math
-import numbers
 import threading
 import time
 from dataclasses import dataclass, field
@@ -20,16 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 from torchdiffeq import odeint, odeint_adjoint
-from torchdiffeq._impl.odeint import SOLVERS
-from torchdiffeq._impl.rk_common import RKAdaptiveStepsizeODESolver
-from torchdiffeq._impl.solvers import AdaptiveStepsizeODESolver
 
-# scipy_solver leaves torch (no autograd, no evaluation hooks); fixed_adams is an alias of implicit_adams.
-METHODS: tuple[str, ...] = tuple(m for m in SOLVERS if m not in ("scipy_solver", "fixed_adams"))
-ADAPTIVE_METHODS: tuple[str, ...] = tuple(
-    m for m in METHODS if issubclass(SOLVERS[m], (AdaptiveStepsizeODESolver, RKAdaptiveStepsizeODESolver))
-)
-DEFAULT_MAX_NFE = 10_000
+from .config import SolverConfig
 
 
 class SolverError(RuntimeError):
@@ -70,10 +60,7 @@ class CancelToken:
 class SolveStats:
     """What one solve cost. ``nfe_backward`` grows while ``.backward()`` runs an adjoint solve."""
 
-    method: str
-    rtol: float
-    atol: float
-    adjoint: bool
+    solver: SolverConfig
     nfe_forward: int
     eval_times: np.ndarray
     wall_time: float
@@ -82,7 +69,7 @@ class SolveStats:
     @property
     def nfe_backward(self) -> int | None:
         """Evaluations of f in the adjoint backward solve; None for direct backprop."""
-        return self._field.nfe_backward if self.adjoint else None
+        return self._field.nfe_backward if self.solver.adjoint else None
 
 
 class Solution(NamedTuple):
@@ -140,22 +127,6 @@ def solver_errors():
         raise
 
 
-def check_positive_finite(name: str, value) -> float:
-    """Return ``value`` as a float, or raise ValueError naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, (numbers.Real, torch.Tensor, np.ndarray)):
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-    number = float(value)
-    if not math.isfinite(number) or number <= 0:
-        raise ValueError(f"{name} must be a positive finite number, got {number!r}")
-    return number
-
-
-def _check_method(method) -> str:
-    if method not in METHODS:
-        raise ValueError(f"method {method!r} is not a known ODE solver; choose one of {', '.join(METHODS)}")
-    return method
-
-
 def _as_time_grid(t, like: torch.Tensor) -> torch.Tensor:
     t = torch.as_tensor(t, dtype=like.dtype, device=like.device)
     if t.ndim != 1 or t.numel() < 2:
@@ -168,55 +139,76 @@ def _as_time_grid(t, like: torch.Tensor) -> torch.Tensor:
     return t
 
 
+class _Default:
+    """Marks a keyword of :func:`solve` left out, so ``solver=`` and the keywords cannot both be given."""
+
+    def __repr__(self) -> str:
+        return "<SolverConfig's default>"
+
+
+_DEFAULT = _Default()
+
+
 def solve(
     func: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     y0: torch.Tensor,
     t,
-    method: str = "dopri5",
-    rtol: float = 1e-3,
-    atol: float = 1e-4,
-    adjoint: bool = False,
+    method: str = _DEFAULT,
+    rtol: float = _DEFAULT,
+    atol: float = _DEFAULT,
+    adjoint: bool = _DEFAULT,
     *,
+    solver: SolverConfig | None = None,
     options: dict | None = None,
     adjoint_options: dict | None = None,
     adjoint_params=None,
     token: CancelToken | None = None,
-    max_nfe: int = DEFAULT_MAX_NFE,
+    max_nfe: int = _DEFAULT,
 ) -> Solution:
     """Solve dy/dt = func(t, y), y(t[0]) = y0, returning y at every time in ``t`` and the cost.
 
+    How to solve is ``solver``, a :class:`SolverConfig`; or, as a shorthand that builds one, the keywords
+    ``method``, ``rtol``, ``atol``, ``adjoint`` and ``max_nfe`` (defaults: SolverConfig's), with
+    torchdiffeq's own ``options`` (e.g. ``{"step_size": 0.1}`` for fixed-grid methods) and
+    ``adjoint_options`` passed through as they are.
     ``adjoint=True`` backpropagates by the adjoint method (the paper's Algorithm 1): memory O(1) in
     the number of steps, with the backward evaluations counted in ``stats.nfe_backward``.
-    ``options`` go to the torchdiffeq solver (e.g. ``{"step_size": 0.1}`` for fixed-grid methods).
     Raises ValueError for bad arguments and :class:`SolverError` when the solve cannot finish.
     """
-    method = _check_method(method)
-    rtol = check_positive_finite("rtol", rtol)
-    atol = check_positive_finite("atol", atol)
-    if isinstance(max_nfe, bool) or not isinstance(max_nfe, numbers.Integral) or max_nfe < 1:
-        raise ValueError(f"max_nfe must be a positive integer, got {max_nfe!r}")
+    keywords = {name: value for name, value in
+                dict(method=method, rtol=rtol, atol=atol, adjoint=adjoint, max_nfe=max_nfe).items()
+                if value is not _DEFAULT}
+    if solver is None:
+        solver = SolverConfig(**keywords)
+    elif keywords or options is not None or adjoint_options is not None:
+        given = ", ".join([*keywords, *(["options"] if options is not None else []),
+                           *(["adjoint_options"] if adjoint_options is not None else [])])
+        raise ValueError(f"give the solver either as solver=SolverConfig(...) or as keywords, not both (also got {given})")
+    elif not isinstance(solver, SolverConfig):
+        raise ValueError(f"solver must be a SolverConfig, got {solver!r}")
     if not isinstance(y0, torch.Tensor) or not y0.is_floating_point():
         raise ValueError("y0 must be a floating-point torch tensor")
     if not torch.isfinite(y0).all():
         raise ValueError("y0 contains NaN or infinite values")
     t = _as_time_grid(t, y0)
-    if adjoint and adjoint_params is None and not isinstance(func, nn.Module):
+    if solver.adjoint and adjoint_params is None and not isinstance(func, nn.Module):
         raise ValueError("func must be a torch.nn.Module (or adjoint_params given) to use the adjoint")
 
-    counted = _CountedField(func, token, int(max_nfe))
-    kwargs = dict(rtol=rtol, atol=atol, method=method, options=options)
-    if adjoint:
-        kwargs.update(adjoint_options=adjoint_options, adjoint_params=adjoint_params)
+    counted = _CountedField(func, token, solver.max_nfe)
+    if options is None:
+        options = solver.options(float(t[0]), float(t[-1]))
+    kwargs = dict(rtol=solver.rtol, atol=solver.atol, method=solver.method, options=options)
+    if solver.adjoint:
+        kwargs.update(solver.adjoint_options(), adjoint_params=adjoint_params)
+        if adjoint_options is not None:
+            kwargs["adjoint_options"] = adjoint_options
     start = time.perf_counter()
     with solver_errors():
-        ys = (odeint_adjoint if adjoint else odeint)(counted, y0, t, **kwargs)
+        ys = (odeint_adjoint if solver.adjoint else odeint)(counted, y0, t, **kwargs)
     wall_time = time.perf_counter() - start
     counted.forward_done = True
     stats = SolveStats(
-        method=method,
-        rtol=rtol,
-        atol=atol,
-        adjoint=adjoint,
+        solver=solver,
         nfe_forward=counted.nfe_forward,
         eval_times=np.asarray(counted.eval_times),
         wall_time=wall_time,

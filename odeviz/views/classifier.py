@@ -126,8 +126,8 @@ class ClassifierPage(pn.viewable.Viewer):
             self.time.options = options
         self.figures.show(snapshot, self._field_index(snapshot), self.selected)
         self.readout.object = (
-            f"<div style='font-size:13px;line-height:1.5'><b>{snapshot.method}</b> at rtol {snapshot.rtol:.0e}, "
-            f"atol {snapshot.atol:.0e}: <span class='odeviz-nfe'>NFE <b>{snapshot.nfe_forward}</b></span> · "
+            f"<div style='font-size:13px;line-height:1.5'><b>{snapshot.solver.method}</b> at rtol {snapshot.solver.rtol:.0e}, "
+            f"atol {snapshot.solver.atol:.0e}: <span class='odeviz-nfe'>NFE <b>{snapshot.nfe_forward}</b></span> · "
             f"{1e3 * snapshot.solve_seconds:.0f} ms for data, probes and map<br>"
             f"all {len(snapshot.labels)} points: accuracy <b>{100 * snapshot.accuracy:.1f} %</b>, "
             f"cross-entropy {snapshot.loss:.3f}</div>"

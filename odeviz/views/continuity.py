@@ -121,7 +121,7 @@ class ContinuityPage(pn.viewable.Viewer):
         error = f"<b>{data.reference_error:.1e}</b>"
         self.readout.object = (
             f"<div style='font-size:13px;line-height:1.5'>"
-            f"<b>{data.method}</b> at rtol {data.rtol:.0e}, atol {data.atol:.0e}:<br>"
+            f"<b>{data.solver.method}</b> at rtol {data.solver.rtol:.0e}, atol {data.solver.atol:.0e}:<br>"
             f"<span class='odeviz-nfe'>NFE <b>{data.nfe_forward}</b></span> · {1e3 * data.solve_seconds:.1f} ms · "
             f"error vs reference {error}<br>"
             f"Euler with L = {data.depth} steps: max |Δh(1)| <b>{data.euler_deviation:.1e}</b></div>"

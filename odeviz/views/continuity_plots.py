@@ -95,7 +95,7 @@ def titles(snapshot: ContinuitySnapshot) -> dict[str, str]:
     blocks = f"{snapshot.depth} residual block{'s' if snapshot.depth > 1 else ''}"
     return {
         "resnet": f"ResNet: {blocks}, each a discrete step",
-        "ode": f"ODE-Net: {snapshot.method} evaluated f {snapshot.nfe_forward} times",
+        "ode": f"ODE-Net: {snapshot.solver.method} evaluated f {snapshot.nfe_forward} times",
         "euler": f"ResNet = Euler, L = {snapshot.depth}: max |Δh(1)| = {snapshot.euler_deviation:.1e}",
         "learned": f"What each model learned: {snapshot.target}",
     }

@@ -86,10 +86,10 @@ class Figure3Page(pn.viewable.Viewer):
         current = measured.current
         if current is not None:
             if current.failure:
-                lines.append(f"at rtol {current.rtol:.0e}, atol {current.atol:.0e}: {current.failure}")
+                lines.append(f"at rtol {current.solver.rtol:.0e}, atol {current.solver.atol:.0e}: {current.failure}")
             else:
                 lines.append(
-                    f"<b>{current.method}</b> at rtol {current.rtol:.0e}, atol {current.atol:.0e}: "
+                    f"<b>{current.solver.method}</b> at rtol {current.solver.rtol:.0e}, atol {current.solver.atol:.0e}: "
                     f"<span class='odeviz-nfe'>NFE <b>{current.nfe_forward:.0f}</b></span> · error "
                     f"<b>{current.error:.1e}</b> · {1e3 * current.wall_time:.1f} ms"
                 )

@@ -39,8 +39,8 @@ def current_columns(current: SolverSetting | None) -> dict[str, np.ndarray]:
     if current is None or not np.isfinite(current.nfe_forward):
         return {name: np.array([]) for name in ("nfe", "error", "wall_ms", "rtol", "atol")}
     return {"nfe": np.array([current.nfe_forward]), "error": np.array([max(current.error, 1e-17)]),
-            "wall_ms": np.array([1e3 * current.wall_time]), "rtol": np.array([current.rtol]),
-            "atol": np.array([current.atol])}
+            "wall_ms": np.array([1e3 * current.wall_time]), "rtol": np.array([current.solver.rtol]),
+            "atol": np.array([current.solver.atol])}
 
 
 def memory_columns(memory: MemoryBySteps | None) -> dict[str, np.ndarray]:
