@@ -7,7 +7,6 @@ show (``snapshot``). No Panel here: experiments run headless, in tests, in the C
 """
 from __future__ import annotations
 
-import copy
 import math
 
 import param
@@ -16,6 +15,7 @@ from torch.nn.utils import get_total_norm
 
 from ..numerics.device import default_device
 from ..numerics.solve import ADAPTIVE_METHODS, DEFAULT_MAX_NFE, METHODS, CancelToken, SolveStats, solver_errors
+from .checkpoints import RESTORE_FACTOR, CheckpointRing, LossWatch
 from .trainer import Trainer, TrainingDiverged
 
 
@@ -26,24 +26,6 @@ class Real(param.Number):
         if isinstance(val, bool):
             raise ValueError(f"{self.name} must be a number, not {val!r}")
         super()._validate_value(val, allow_None)
-
-
-def _cloned(state):
-    """A copy of a (nested) state dict whose tensors are cloned and whose containers are new.
-
-    ``copy.deepcopy`` does the same at ~50 µs a tensor (measured in benchmarks/bench_table1.py: half of
-    a ResNet step); ``clone`` takes a tenth of that.
-    """
-    if isinstance(state, torch.Tensor):
-        return state.detach().clone()
-    if isinstance(state, dict):
-        copied = copy.copy(state)  # the same kind of dict, with a state dict's _metadata (versions)
-        for key, value in state.items():
-            copied[key] = _cloned(value)
-        return copied
-    if type(state) in (list, tuple):
-        return type(state)(_cloned(value) for value in state)
-    return copy.deepcopy(state)  # numbers, strings, anything else: as before
 
 
 class Experiment(param.Parameterized):
@@ -64,15 +46,22 @@ class Experiment(param.Parameterized):
     )
     seed = param.Integer(0, bounds=(0, 2**31 - 1), doc="seed for data and initial weights (reset uses it)")
 
+    # Params that change what the loss adds up (a penalty's weight): after a change, a jump in the
+    # loss is not a blow-up, so the recent losses it is compared with are forgotten.
+    loss_params: tuple[str, ...] = ()
+
     def __init__(self, **params) -> None:
         super().__init__(**params)
         self.device = default_device()
         self.trainer = Trainer(self, name=f"odeviz-{type(self).__name__}")
-        self._last_good: tuple[dict, dict] | None = None
+        self.loss_watch = LossWatch()
+        self.checkpoints = CheckpointRing()
         self.weights_version = 0  # grows whenever the weights change, so derived results can be cached
         self.model: torch.nn.Module
         self.optimizer: torch.optim.Optimizer
         self.rebuild()
+        if self.loss_params:
+            self.param.watch(lambda _: self.trainer.submit(self.loss_watch.clear), list(self.loss_params))
         self.trainer.refresh()
 
     # ---- convenience controls -------------------------------------------------------------
@@ -108,7 +97,7 @@ class Experiment(param.Parameterized):
     def rebuild(self) -> None:
         torch.manual_seed(self.seed)
         self._build()
-        self._last_good = None
+        self.forget_checkpoints()
         self.weights_version += 1
 
     def train_step(self, token: CancelToken) -> dict[str, float]:
@@ -118,15 +107,17 @@ class Experiment(param.Parameterized):
         self.optimizer.zero_grad(set_to_none=True)
         loss, scalars, stats = self._loss(token)
         value = loss.item()
-        if not math.isfinite(value):
-            raise TrainingDiverged(f"the loss became {value}")
+        trouble = self.loss_watch.trouble(value)
+        if trouble:
+            raise TrainingDiverged(trouble)
         with solver_errors():
             loss.backward()
         gradients = [p.grad for p in self.model.parameters() if p.grad is not None]
         # The largest |gradient| in one call (a check per tensor cost 0.6 ms a ResNet step); no overflow.
         if gradients and not torch.isfinite(get_total_norm(gradients, norm_type=math.inf)):
             raise TrainingDiverged("a gradient became NaN or infinite")
-        self._last_good = (_cloned(self.model.state_dict()), _cloned(self.optimizer.state_dict()))
+        self.checkpoints.keep(value, self.model, self.optimizer)
+        self.loss_watch.add(value)
         self.optimizer.step()
         self.weights_version += 1
         nfe_forward, nfe_backward = (stats.nfe_forward, stats.nfe_backward or 0) if stats is not None else (0, 0)
@@ -134,11 +125,15 @@ class Experiment(param.Parameterized):
         return scalars
 
     def restore_last_good(self) -> None:
-        if self._last_good is not None:
-            weights, optimizer_state = self._last_good
-            self.model.load_state_dict(weights)
-            self.optimizer.load_state_dict(optimizer_state)
+        # From before a spike: the newest weights whose loss was near the recent level, not the ones
+        # a climbing loss had already spoiled.
+        if self.checkpoints.restore(self.model, self.optimizer, below=self.loss_watch.top(RESTORE_FACTOR)):
             self.weights_version += 1
+
+    def forget_checkpoints(self) -> None:
+        """The models were rebuilt (or the one trained changed): old weights and losses no longer apply."""
+        self.checkpoints.clear()
+        self.loss_watch.clear()
 
     # ---- for subclasses -------------------------------------------------------------------
     def _build(self) -> None:

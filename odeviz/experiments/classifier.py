@@ -111,6 +111,7 @@ class ClassifierExperiment(Experiment):
     # A trained moons classifier needs tens of evaluations; thousands mean the tolerance is below
     # what float32 can resolve, and the user should hear so within a second, not a minute.
     max_nfe = param.Integer(2000, bounds=(10, 10_000_000), doc="evaluations of f one solve may use before it is stopped")
+    loss_params = ("regularization",)
 
     def __init__(self, **params) -> None:
         self._probes: list[tuple[float, float]] = []  # only touched on the training thread

@@ -128,7 +128,7 @@ class ContinuityExperiment(Experiment):
             if p in self.optimizer.state:
                 optimizer.state[p] = self.optimizer.state[p]
         self.optimizer = optimizer
-        self._last_good = None
+        self.forget_checkpoints()
         self.weights_version += 1
 
     @param.depends("trajectories", watch=True)
