@@ -157,7 +157,10 @@ def _check_method(method) -> str:
 
 
 def _as_time_grid(t, like: torch.Tensor) -> torch.Tensor:
-    t = torch.as_tensor(t, dtype=like.dtype, device=like.device)
+    try:
+        t = torch.as_tensor(t, dtype=like.dtype, device=like.device)
+    except (TypeError, ValueError, RuntimeError):
+        raise ValueError(f"t must be a sequence of times (numbers), got {t!r}") from None
     if t.ndim != 1 or t.numel() < 2:
         raise ValueError(f"t must be a 1-D sequence of at least two times, got shape {tuple(t.shape)}")
     if not torch.isfinite(t).all():
@@ -197,9 +200,13 @@ def solve(
         raise ValueError(f"max_nfe must be a positive integer, got {max_nfe!r}")
     if not isinstance(y0, torch.Tensor) or not y0.is_floating_point():
         raise ValueError("y0 must be a floating-point torch tensor")
+    if y0.numel() == 0:
+        raise ValueError(f"y0 is empty (shape {tuple(y0.shape)}): there is no state to solve for")
     if not torch.isfinite(y0).all():
         raise ValueError("y0 contains NaN or infinite values")
     t = _as_time_grid(t, y0)
+    if options and "step_size" in options:  # fixed-grid methods: 0 never ends, a negative step goes the wrong way
+        check_positive_finite("step_size", options["step_size"])
     if adjoint and adjoint_params is None and not isinstance(func, nn.Module):
         raise ValueError("func must be a torch.nn.Module (or adjoint_params given) to use the adjoint")
 
