@@ -16,6 +16,7 @@ from torch import nn
 
 from ..data.clouds import CONTINUITY_TARGETS, continuity_data
 from ..models.fields import FieldResNet, VectorField
+from ..numerics.measure import reference_solution
 from ..numerics.solve import CancelToken, solve
 from .base import Experiment
 
@@ -156,11 +157,8 @@ class ContinuityExperiment(Experiment):
         """h(1) at a tight tolerance, cached until the weights change."""
         key = (self.weights_version, h0.shape[0])
         if self._reference_cache is None or self._reference_cache[0] != key:
-            ys, _ = solve(
-                self.model["ode"], h0, [0.0, 1.0], method="dopri8",
-                rtol=REFERENCE_TOLERANCE, atol=REFERENCE_TOLERANCE, max_nfe=self.max_nfe,
-            )
-            self._reference_cache = (key, ys[-1])
+            end = reference_solution(self.model["ode"], h0, 1.0, max_nfe=self.max_nfe, tolerance=REFERENCE_TOLERANCE)
+            self._reference_cache = (key, end)
         return self._reference_cache[1]
 
     @torch.no_grad()
