@@ -138,7 +138,7 @@ def test_a_huge_learning_rate_pauses_and_keeps_the_last_good_weights(make_experi
     assert trainer.state == "paused" and trainer.iteration < 40
     assert trainer.message.startswith(f"Paused at iteration {trainer.iteration + 1}")
     assert "Kept the last good weights" in trainer.message
-    good_weights, _ = experiment._last_good
+    good_weights = experiment.checkpoints.restored.weights
     for name, weight in experiment.model.state_dict().items():
         assert torch.equal(weight, good_weights[name]), name
     experiment.learning_rate = 1e-2

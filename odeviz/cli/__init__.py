@@ -20,7 +20,7 @@ import sys
 from collections.abc import Sequence
 
 from . import classifier, cnf, continuity, serve, table1
-from .common import EXIT_INTERRUPTED, EXIT_USAGE, Parser, UsageError
+from .common import EXIT_INTERRUPTED, EXIT_STOPPED, EXIT_USAGE, Parser, RunFailed, UsageError
 
 # Each module adds its subcommands: ``odeviz <command>`` and ``odeviz train <experiment>``.
 COMMANDS = (serve, continuity, classifier, cnf, table1)
@@ -43,6 +43,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as error:
         print(f"odeviz: error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except RunFailed as error:
+        print(f"odeviz: {error}", file=sys.stderr)
+        return EXIT_STOPPED
     except KeyboardInterrupt:
         print("odeviz: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -3,7 +3,6 @@ Figure 3 measured on one: tolerance sweep, NFE-backward against forward, NFE ove
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 
@@ -12,6 +11,7 @@ from .common import (
     EXIT_STOPPED,
     UsageError,
     finite_float,
+    json_text,
     param_error,
     param_values,
     run_training,
@@ -87,7 +87,7 @@ def _experiment(cls, args: argparse.Namespace):
 
 
 def _finish(report: dict, as_json: bool, summary) -> int:
-    print(json.dumps(report) if as_json else summary(report))
+    print(json_text(report) if as_json else summary(report))
     if report.get("stopped_early"):
         print(f"odeviz: {report['message']}", file=sys.stderr)
         return EXIT_STOPPED
@@ -134,7 +134,8 @@ def _figure3(args: argparse.Namespace) -> int:
         report = run_training(experiment, args.iters)
         experiment.trainer.wait_idle(600)  # the sweep of the final weights runs once training stops
         measured = experiment.measurements.latest()
-        _, history = experiment.trainer.history.since(0)
+        _, columns = experiment.trainer.history.since(0)
+        history = {name: columns[name].tolist() if name in columns else [] for name in ("iteration", "nfe_forward", "nfe_backward")}
         ratio = experiment.nfe_ratio()
     finally:
         experiment.close()
@@ -144,7 +145,8 @@ def _figure3(args: argparse.Namespace) -> int:
         "iterations": report["iterations"],
         "iterations_per_second": report["iterations_per_second"],
         "swept_at_iteration": measured.iteration,
-        "a_b_tolerance_sweep": {
+        # None when training stopped before there were weights to measure (e.g. --max-nfe too small).
+        "a_b_tolerance_sweep": None if sweep is None else {
             "method": sweep.method, "tolerance": sweep.tolerances.tolist(), "nfe_forward": sweep.nfe_forward.tolist(),
             "error": sweep.error.tolist(), "wall_time_seconds": sweep.wall_time.tolist(),
         },
@@ -153,11 +155,11 @@ def _figure3(args: argparse.Namespace) -> int:
             "wall_time_seconds": current.wall_time,
         },
         "c_nfe_backward_vs_forward": {
-            "nfe_forward": history["nfe_forward"].tolist(), "nfe_backward": history["nfe_backward"].tolist(),
+            "nfe_forward": history["nfe_forward"], "nfe_backward": history["nfe_backward"],
             "mean_ratio": None if math.isnan(ratio) else ratio,
         },
-        "d_nfe_over_training": {"iteration": history["iteration"].tolist(), "nfe_forward": history["nfe_forward"].tolist()},
-        "memory": {
+        "d_nfe_over_training": {"iteration": history["iteration"], "nfe_forward": history["nfe_forward"]},
+        "memory": None if memory is None else {
             "method": memory.method, "batch": memory.batch, "steps": memory.steps.tolist(),
             "direct_bytes": memory.direct_bytes.tolist(), "adjoint_bytes": memory.adjoint_bytes.tolist(),
         },
@@ -170,13 +172,16 @@ def _figure3(args: argparse.Namespace) -> int:
 
 def _figure3_summary(report: dict) -> str:
     sweep, ratio, memory = report["a_b_tolerance_sweep"], report["c_nfe_backward_vs_forward"], report["memory"]
-    lines = [f"figure3: {report['iterations']} training iterations, tolerance sweep of the final weights "
-             f"({sweep['method']}, error against dopri8 at 1e-12)", "  tolerance   NFE-F   error      time"]
-    for tolerance, nfe, error, wall in zip(sweep["tolerance"], sweep["nfe_forward"], sweep["error"], sweep["wall_time_seconds"]):
-        lines.append(f"  {tolerance:9.0e}   {nfe:5.0f}   {error:9.2e}  {1e3 * wall:6.2f} ms")
+    lines = [f"figure3: {report['iterations']} training iterations"]
+    if sweep is not None:
+        lines[0] += f", tolerance sweep of the final weights ({sweep['method']}, error against dopri8 at 1e-12)"
+        lines.append("  tolerance   NFE-F   error      time")
+        for tolerance, nfe, error, wall in zip(sweep["tolerance"], sweep["nfe_forward"], sweep["error"], sweep["wall_time_seconds"]):
+            lines.append(f"  {tolerance:9.0e}   {nfe:5.0f}   {error:9.2e}  {1e3 * wall:6.2f} ms")
     if ratio["mean_ratio"] is not None:
         lines.append(f"  NFE-backward / NFE-forward over training: {ratio['mean_ratio']:.2f} (the paper: about 0.5)")
-    lines.append(f"  memory kept for backward ({memory['method']}, batch {memory['batch']}):")
-    for steps, direct, adjoint in zip(memory["steps"], memory["direct_bytes"], memory["adjoint_bytes"]):
-        lines.append(f"    {steps:4d} steps: through the solver {direct / 1024:9.1f} KiB, adjoint {adjoint / 1024:5.1f} KiB")
+    if memory is not None:
+        lines.append(f"  memory kept for backward ({memory['method']}, batch {memory['batch']}):")
+        for steps, direct, adjoint in zip(memory["steps"], memory["direct_bytes"], memory["adjoint_bytes"]):
+            lines.append(f"    {steps:4d} steps: through the solver {direct / 1024:9.1f} KiB, adjoint {adjoint / 1024:5.1f} KiB")
     return "\n".join(lines)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from pathlib import Path
@@ -10,12 +9,15 @@ from pathlib import Path
 from .common import (
     EXIT_OK,
     EXIT_STOPPED,
+    RunFailed,
     UsageError,
     add_solver_options,
     finite_float,
+    json_text,
     param_error,
     param_values,
     run_training,
+    writable_file,
 )
 
 # Command-line option → experiment param. Options left out keep the experiment's defaults.
@@ -91,8 +93,8 @@ def _train_cnf(args: argparse.Namespace) -> int:
         raise UsageError(f"--iters must be at least 1, not {args.iters}")
     if args.max_seconds is not None and args.max_seconds <= 0:
         raise UsageError(f"--max-seconds must be positive, not {args.max_seconds:g}")
-    if args.save is not None and not args.save.parent.is_dir():
-        raise UsageError(f"--save: the folder {str(args.save.parent)!r} does not exist")
+    if args.save is not None:
+        writable_file("--save", args.save)
     configure_torch()
     params = {param: getattr(args, option) for option, param in CNF_OPTIONS.items() if getattr(args, option) is not None}
     params.update(_data_params(args.data))
@@ -105,7 +107,10 @@ def _train_cnf(args: argparse.Namespace) -> int:
         report = run_training(experiment, args.iters, args.max_seconds)
         held_out = experiment.held_out_nll()
         if args.save is not None:
-            experiment.save(args.save)
+            try:
+                experiment.save(args.save)
+            except (OSError, RuntimeError) as error:  # e.g. the disk filled up during training
+                raise RunFailed(f"trained, but could not save the model to {str(args.save)!r}: {error}") from None
     finally:
         experiment.close()
     values = param_values(experiment)
@@ -118,7 +123,7 @@ def _train_cnf(args: argparse.Namespace) -> int:
         "saved": str(args.save) if args.save is not None else None,
         "params": values,
     }
-    print(json.dumps(report) if args.json else _summary(report))
+    print(json_text(report) if args.json else _summary(report))
     if report.get("stopped_early"):
         print(f"odeviz: {report['message']}", file=sys.stderr)
         return EXIT_STOPPED

@@ -3,10 +3,13 @@ a progress bar on stderr, and the NFE summary of a run."""
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import os
 import re
 import sys
 import time
+from pathlib import Path
 
 EXIT_OK, EXIT_STOPPED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 POLL_SECONDS = 0.05  # how often the progress bar reads the trainer's history
@@ -38,6 +41,43 @@ def finite_float(text: str) -> float:
 
 class UsageError(Exception):
     """A bad value from the command line, reported as one line and exit code 2."""
+
+
+class RunFailed(Exception):
+    """A run that could not finish what was asked (e.g. saving its result), reported as one line and exit code 1."""
+
+
+def json_text(report) -> str:
+    """``report`` as strict JSON: NaN and infinities (nothing measured) become null."""
+    def clean(value):
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        if isinstance(value, dict):
+            return {key: clean(item) for key, item in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [clean(item) for item in value]
+        return value
+
+    return json.dumps(clean(report), allow_nan=False)
+
+
+def writable_file(option: str, path: Path) -> Path:
+    """``path`` if a file can be written there (checked before a long run, not after), else UsageError."""
+    if str(path) in ("", "."):
+        raise UsageError(f"{option} needs a file name")
+    if path.is_dir():
+        raise UsageError(f"{option}: {str(path)!r} is a folder; give a file name in it")
+    if not path.parent.is_dir():
+        raise UsageError(f"{option}: the folder {str(path.parent)!r} does not exist")
+    existed = path.exists()
+    try:
+        with open(path, "ab"):  # what saving will do; os.access says yes to root even where writing fails
+            pass
+    except OSError as error:
+        raise UsageError(f"{option}: cannot write to {str(path)!r} ({error.strerror or error})") from None
+    if not existed:
+        os.unlink(path)
+    return path
 
 
 def run_training(experiment, iterations: int, max_seconds: float | None = None) -> dict:

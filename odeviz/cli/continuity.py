@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 
@@ -11,6 +10,7 @@ from .common import (
     EXIT_STOPPED,
     UsageError,
     add_solver_options,
+    json_text,
     param_error,
     param_values,
     run_training,
@@ -70,7 +70,7 @@ def _train_continuity(args: argparse.Namespace) -> int:
         experiment.close()
     report = {"experiment": "continuity", **report, "params": param_values(experiment)}
     if args.json:
-        print(json.dumps(report))
+        print(json_text(report))
     else:
         print(_summary(report))
     if report.get("stopped_early"):

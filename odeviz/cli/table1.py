@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 
@@ -11,6 +10,7 @@ from .common import (
     EXIT_STOPPED,
     UsageError,
     finite_float,
+    json_text,
     param_error,
     param_values,
     run_training,
@@ -100,7 +100,7 @@ def _train(args: argparse.Namespace) -> int:
         "rows": rows, **{k: v for k, v in report.items() if k in ("iterations", "wall_time_seconds", "stopped_early", "message")},
         "params": {k: v for k, v in param_values(experiment).items() if k not in ("models", "digit")},
     }
-    print(json.dumps(report) if args.json else _table(report))
+    print(json_text(report) if args.json else _table(report))
     if report.get("stopped_early"):
         print(f"odeviz: {report['message']}", file=sys.stderr)
         return EXIT_STOPPED

@@ -7,7 +7,6 @@ show (``snapshot``) and which params start training over (``restart_on``). No Pa
 """
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import replace
 
@@ -19,6 +18,7 @@ from ..numerics.device import default_device
 from ..numerics.config import DEFAULT_MAX_NFE, SolverConfig
 from ..numerics.methods import ADAPTIVE_METHODS, METHODS
 from ..numerics.solve import CancelToken, SolveStats, solver_errors
+from .checkpoints import RESTORE_FACTOR, CheckpointRing, LossWatch
 from .trainer import Trainer, TrainingDiverged
 
 
@@ -29,24 +29,6 @@ class Real(param.Number):
         if isinstance(val, bool):
             raise ValueError(f"{self.name} must be a number, not {val!r}")
         super()._validate_value(val, allow_None)
-
-
-def _cloned(state):
-    """A copy of a (nested) state dict whose tensors are cloned and whose containers are new.
-
-    ``copy.deepcopy`` does the same at ~50 µs a tensor (measured in benchmarks/bench_table1.py: half of
-    a ResNet step); ``clone`` takes a tenth of that.
-    """
-    if isinstance(state, torch.Tensor):
-        return state.detach().clone()
-    if isinstance(state, dict):
-        copied = copy.copy(state)  # the same kind of dict, with a state dict's _metadata (versions)
-        for key, value in state.items():
-            copied[key] = _cloned(value)
-        return copied
-    if type(state) in (list, tuple):
-        return type(state)(_cloned(value) for value in state)
-    return copy.deepcopy(state)  # numbers, strings, anything else: as before
 
 
 class Experiment(param.Parameterized):
@@ -73,6 +55,9 @@ class Experiment(param.Parameterized):
     # with a share set, in at most that share of the training thread's time.
     snapshot_interval: float = Trainer.snapshot_interval
     snapshot_share: float | None = None
+    # Params that change what the loss adds up (a penalty's weight): after a change, a jump in the
+    # loss is not a blow-up, so the recent losses it is compared with are forgotten.
+    loss_params: tuple[str, ...] = ()
 
     def __init__(self, **params) -> None:
         super().__init__(**params)
@@ -80,11 +65,14 @@ class Experiment(param.Parameterized):
         self.trainer = Trainer(self, name=f"odeviz-{type(self).__name__}", snapshot_interval=self.snapshot_interval,
                                snapshot_share=self.snapshot_share)
         self.param.watch(self._restart, list(self.restart_on))
-        self._last_good: tuple[dict, dict] | None = None
+        self.loss_watch = LossWatch()
+        self.checkpoints = CheckpointRing()
         self.weights_version = 0  # grows whenever the weights change, so derived results can be cached
         self.model: torch.nn.Module
         self.optimizer: torch.optim.Optimizer
         self.rebuild()
+        if self.loss_params:
+            self.param.watch(lambda _: self.trainer.submit(self.loss_watch.clear), list(self.loss_params))
         self.trainer.refresh()
 
     # ---- convenience controls -------------------------------------------------------------
@@ -129,7 +117,7 @@ class Experiment(param.Parameterized):
     def rebuild(self) -> None:
         torch.manual_seed(self.seed)
         self._build()
-        self._last_good = None
+        self.forget_checkpoints()
         self.weights_version += 1
 
     def train_step(self, token: CancelToken) -> dict[str, float]:
@@ -139,15 +127,17 @@ class Experiment(param.Parameterized):
         self.optimizer.zero_grad(set_to_none=True)
         loss, scalars, stats = self._loss(token)
         value = loss.item()
-        if not math.isfinite(value):
-            raise TrainingDiverged(f"the loss became {value}")
+        trouble = self.loss_watch.trouble(value)
+        if trouble:
+            raise TrainingDiverged(trouble)
         with solver_errors():
             loss.backward()
         gradients = [p.grad for p in self.model.parameters() if p.grad is not None]
         # The largest |gradient| in one call (a check per tensor cost 0.6 ms a ResNet step); no overflow.
         if gradients and not torch.isfinite(get_total_norm(gradients, norm_type=math.inf)):
             raise TrainingDiverged("a gradient became NaN or infinite")
-        self._last_good = (_cloned(self.model.state_dict()), _cloned(self.optimizer.state_dict()))
+        self.checkpoints.keep(value, self.model, self.optimizer)
+        self.loss_watch.add(value)
         self.optimizer.step()
         self.weights_version += 1
         nfe_forward, nfe_backward = (stats.nfe_forward, stats.nfe_backward or 0) if stats is not None else (0, 0)
@@ -155,11 +145,15 @@ class Experiment(param.Parameterized):
         return scalars
 
     def restore_last_good(self) -> None:
-        if self._last_good is not None:
-            weights, optimizer_state = self._last_good
-            self.model.load_state_dict(weights)
-            self.optimizer.load_state_dict(optimizer_state)
+        # From before a spike: the newest weights whose loss was near the recent level, not the ones
+        # a climbing loss had already spoiled.
+        if self.checkpoints.restore(self.model, self.optimizer, below=self.loss_watch.top(RESTORE_FACTOR)):
             self.weights_version += 1
+
+    def forget_checkpoints(self) -> None:
+        """The models were rebuilt (or the one trained changed): old weights and losses no longer apply."""
+        self.checkpoints.clear()
+        self.loss_watch.clear()
 
     # ---- for subclasses -------------------------------------------------------------------
     def _build(self) -> None:

@@ -112,6 +112,7 @@ class ClassifierExperiment(Experiment):
     max_nfe = param.Integer(2000)
     restart_on = ("dataset", "noise", "samples", "augment", "width", "seed")
     snapshot_share = SNAPSHOT_SHARE
+    loss_params = ("regularization",)
 
     def __init__(self, **params) -> None:
         self._probes: list[tuple[float, float]] = []  # only touched on the training thread

@@ -17,6 +17,7 @@ from torch import nn
 from ..data.clouds import CONTINUITY_TARGETS, continuity_data
 from ..models.fields import FieldResNet, VectorField
 from ..numerics.config import SolverConfig
+from ..numerics.measure import reference_solution
 from ..numerics.solve import CancelToken, solve
 from .base import Experiment
 
@@ -120,7 +121,7 @@ class ContinuityExperiment(Experiment):
             if p in self.optimizer.state:
                 optimizer.state[p] = self.optimizer.state[p]
         self.optimizer = optimizer
-        self._last_good = None
+        self.forget_checkpoints()
         self.weights_version += 1
 
     @param.depends("trajectories", watch=True)
@@ -148,9 +149,8 @@ class ContinuityExperiment(Experiment):
         """h(1) at a tight tolerance, cached until the weights change."""
         key = (self.weights_version, h0.shape[0])
         if self._reference_cache is None or self._reference_cache[0] != key:
-            reference = SolverConfig("dopri8", REFERENCE_TOLERANCE, REFERENCE_TOLERANCE, max_nfe=self.max_nfe)
-            ys, _ = solve(self.model["ode"], h0, [0.0, 1.0], solver=reference)
-            self._reference_cache = (key, ys[-1])
+            end = reference_solution(self.model["ode"], h0, 1.0, max_nfe=self.max_nfe, tolerance=REFERENCE_TOLERANCE)
+            self._reference_cache = (key, end)
         return self._reference_cache[1]
 
     @torch.no_grad()

@@ -268,7 +268,7 @@ class Table1Experiment(Experiment):
             if self._current is not None:
                 self._current.model.zero_grad(set_to_none=True)
             self._current, self.model, self.optimizer = run, run.model, run.optimizer
-            self._last_good = None
+            self.forget_checkpoints()  # roll back only the model in training, against its own losses
         start = time.perf_counter()
         scalars = super().train_step(token)
         run.epoch_seconds += time.perf_counter() - start

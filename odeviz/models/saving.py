@@ -49,7 +49,11 @@ class TrainedFlow:
             return self.model.log_prob(x, **{**EVALUATION, **solver}).numpy()
 
     def sample(self, n: int, seed: int | None = None, **solver) -> np.ndarray:
-        """n points drawn from the model, (n, 2)."""
+        """n points drawn from the model, (n, 2); n = 0 gives an empty (0, 2) array."""
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+            raise ValueError(f"the number of samples must be a whole number ≥ 0, got {n!r}")
+        if n == 0:
+            return np.empty((0, self.model.dim))
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
         with torch.no_grad():
             return self.model.sample(int(n), generator=generator, **{**EVALUATION, **solver}).numpy()
@@ -69,6 +73,11 @@ def load(path) -> TrainedFlow:
         raise ValueError(f"{str(path)!r} is not a model saved by odeviz ({error})") from None
     if not isinstance(saved, dict) or saved.get("format") != FORMAT:
         raise ValueError(f"{str(path)!r} is not a model saved by odeviz")
-    model = CNF(**saved["config"])
-    model.load_state_dict(saved["state_dict"])
+    try:
+        model = CNF(**saved["config"])
+        model.load_state_dict(saved["state_dict"])
+    except (KeyError, TypeError, ValueError) as error:  # saved by another version, or edited
+        raise ValueError(f"{str(path)!r} describes a model this version of odeviz does not know ({error})") from None
+    except RuntimeError:
+        raise ValueError(f"{str(path)!r} holds weights that do not fit the model it describes") from None
     return TrainedFlow(model, saved.get("metadata"))

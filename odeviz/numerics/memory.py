@@ -31,7 +31,9 @@ def saved_activation_bytes(forward: Callable[[], object], parameters: Iterable[t
         if key not in seen and key not in excluded:
             seen[key] = tensor
             total += tensor.untyped_storage().nbytes()
-        return tensor
+        # Not the tensor itself: autograd would hold a graph node that holds its own output, a
+        # reference cycle that kept every measured graph alive (torch's saved-tensor hooks docs).
+        return tensor.detach()
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
         result = forward()

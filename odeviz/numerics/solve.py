@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from torchdiffeq import odeint, odeint_adjoint
 
-from .config import SolverConfig
+from .config import SolverConfig, check_positive_finite
 
 
 class SolverError(RuntimeError):
@@ -128,7 +128,10 @@ def solver_errors():
 
 
 def _as_time_grid(t, like: torch.Tensor) -> torch.Tensor:
-    t = torch.as_tensor(t, dtype=like.dtype, device=like.device)
+    try:
+        t = torch.as_tensor(t, dtype=like.dtype, device=like.device)
+    except (TypeError, ValueError, RuntimeError):
+        raise ValueError(f"t must be a sequence of times (numbers), got {t!r}") from None
     if t.ndim != 1 or t.numel() < 2:
         raise ValueError(f"t must be a 1-D sequence of at least two times, got shape {tuple(t.shape)}")
     if not torch.isfinite(t).all():
@@ -188,9 +191,13 @@ def solve(
         raise ValueError(f"solver must be a SolverConfig, got {solver!r}")
     if not isinstance(y0, torch.Tensor) or not y0.is_floating_point():
         raise ValueError("y0 must be a floating-point torch tensor")
+    if y0.numel() == 0:
+        raise ValueError(f"y0 is empty (shape {tuple(y0.shape)}): there is no state to solve for")
     if not torch.isfinite(y0).all():
         raise ValueError("y0 contains NaN or infinite values")
     t = _as_time_grid(t, y0)
+    if options and "step_size" in options:  # fixed-grid methods: 0 never ends, a negative step goes the wrong way
+        check_positive_finite("step_size", options["step_size"])
     if solver.adjoint and adjoint_params is None and not isinstance(func, nn.Module):
         raise ValueError("func must be a torch.nn.Module (or adjoint_params given) to use the adjoint")
 
