@@ -24,7 +24,7 @@ class Real(param.Number):
 
     def _validate_value(self, val, allow_None):
         if isinstance(val, bool):
-            raise ValueError(f"{self.name} must be a number, not {val!r}")
+            raise ValueError(f"Number parameter {self.name!r} must be a number, not {val!r}")
         super()._validate_value(val, allow_None)
 
 
@@ -64,7 +64,7 @@ class Experiment(param.Parameterized):
     )
     seed = param.Integer(0, bounds=(0, 2**31 - 1), doc="seed for data and initial weights (reset uses it)")
 
-    def __init__(self, **params) -> None:
+    def __init__(self, *, build_later: bool = False, **params) -> None:
         super().__init__(**params)
         self.device = default_device()
         self.trainer = Trainer(self, name=f"odeviz-{type(self).__name__}")
@@ -72,8 +72,14 @@ class Experiment(param.Parameterized):
         self.weights_version = 0  # grows whenever the weights change, so derived results can be cached
         self.model: torch.nn.Module
         self.optimizer: torch.optim.Optimizer
-        self.rebuild()
-        self.trainer.refresh()
+        if build_later:
+            # A page's experiment: the request that makes the page must not wait for data, models
+            # and the first picture. The training thread builds them; the page shows them when its
+            # first snapshot comes. (Headless code builds at once, so it may use ``model`` straight away.)
+            self.trainer.submit(self.rebuild)
+        else:
+            self.rebuild()
+            self.trainer.refresh()
 
     # ---- convenience controls -------------------------------------------------------------
     def start(self) -> None:
