@@ -41,7 +41,7 @@ def _knobs(experiment, names) -> list[Knob]:
 def own_knobs(experiment) -> list[Knob]:
     """The knobs particular to ``experiment`` (a class or an instance)."""
     cls = experiment if isinstance(experiment, type) else type(experiment)
-    return _knobs(cls, next(names for base, names in OWN_KNOBS.items() if issubclass(cls, base)))
+    return _knobs(cls, next(OWN_KNOBS[base] for base in cls.__mro__ if base in OWN_KNOBS))
 
 
 def solver_knobs(experiment) -> list[Knob]:

@@ -31,7 +31,7 @@ class CNFPage(ExperimentPage):
 
     def setup(self) -> None:
         self.player = pn.widgets.Player(
-            name="Generative time", start=0, end=10, value=self.frame, interval=350, loop_policy="once",
+            label="Generative time", start=0, end=10, value=self.frame, interval=350, loop_policy="once",
             show_loop_controls=False, show_value=False, width=330, css_classes=["odeviz-time"],
         )
         self.time_label = pn.pane.HTML("", css_classes=["odeviz-time-label"], margin=(18, 5, 0, 5))
@@ -48,7 +48,7 @@ class CNFPage(ExperimentPage):
     def settings(self) -> list:
         experiment, widget = self.experiment, pn.widgets
         targets = [*DENSITY_TARGETS, "file", "drawn"]
-        self.target_select = linked_input(experiment, "target", widget.Select(name="Target density", options=targets,
+        self.target_select = linked_input(experiment, "target", widget.Select(label="Target density", options=targets,
                                                                               value=experiment.target))
         self.file_input = widget.FileInput(accept=".npy,.csv", multiple=False, sizing_mode="stretch_width")
         self.file_input.param.watch(reporting_errors(self._load_file, experiment), "value")
