@@ -21,7 +21,7 @@ def settle(page):
 
 @pytest.fixture
 def classifier():
-    page = ClassifierPage(experiment=ClassifierExperiment(samples=128))
+    page = ClassifierPage(experiment=ClassifierExperiment(samples=128)).ready()  # the first snapshot shown
     yield page
     page.stream.stop()
 
@@ -99,7 +99,7 @@ def test_figure3_page_draws_the_four_panels_and_memory():
     from odeviz.experiments import Figure3Experiment
     from odeviz.views import Figure3Page
 
-    page = Figure3Page(experiment=Figure3Experiment(samples=128, sweep_points=64))
+    page = Figure3Page(experiment=Figure3Experiment(samples=128, sweep_points=64)).ready()
     try:
         root = pn.panel(page).get_root()
         assert PAGES["figure3"] is Figure3Page

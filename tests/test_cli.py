@@ -157,3 +157,20 @@ def test_every_command_has_a_help_page():
         with pytest.raises(SystemExit) as exit_info:
             build_parser().parse_args([*path, "--help"])
         assert exit_info.value.code == 0, path
+
+
+def test_options_come_from_the_experiments_knobs():
+    """One table (odeviz.experiments.knobs) names every command's options: --kebab-case, renames, flags."""
+    from odeviz.cli import build_parser
+    from odeviz.experiments import CNFExperiment, ClassifierExperiment, Table1Experiment, knobs
+
+    args = build_parser().parse_args(["train", "cnf", "--data", "moons", "--lr", "0.1", "--no-adjoint", "--batch-size",
+                                      "64", "--lr-decay", "50", "--fixed-steps", "8"])
+    assert (args.learning_rate, args.adjoint, args.batch_size, args.decay_iterations, args.fixed_steps) == (0.1, False, 64, 50, 8)
+    args = build_parser().parse_args(["fig3", "--data", "circles", "--seminorm", "--max-nfe", "500"])
+    assert (args.dataset, args.seminorm, args.max_nfe, args.rtol) == ("circles", True, 500, None)  # None: the default
+    assert "seminorm" in {k.param for k in knobs(ClassifierExperiment)}
+    assert "seminorm" not in {k.param for k in knobs(Table1Experiment)}  # only where the experiment has it
+    assert {k.public for k in knobs(CNFExperiment)} >= {"lr", "lr_decay", "method", "rtol", "atol", "adjoint", "seed"}
+    args = build_parser().parse_args(["table1", "--method", "rk4", "--mnist-dir", "/data"])
+    assert (args.method, args.mnist_dir) == ("rk4", "/data")  # every training command has the solver's options

@@ -302,7 +302,7 @@ def test_cli_reads_the_mnist_directory_from_the_environment(tmp_path):
 def page():
     from odeviz.views import Table1Page
 
-    page = Table1Page(experiment=Table1Experiment(models=["mlp", "resnet"], epochs=1, batch_size=128))
+    page = Table1Page(experiment=Table1Experiment(models=["mlp", "resnet"], epochs=1, batch_size=128)).ready()
     yield page
     page.stream.stop()
 

@@ -11,7 +11,7 @@ from odeviz.views.continuity_plots import arrow_columns, nearest_input, nearest_
 
 @pytest.fixture
 def page():
-    page = ContinuityPage(experiment=ContinuityExperiment())
+    page = ContinuityPage(experiment=ContinuityExperiment()).ready()  # the first snapshot shown
     yield page
     page.stream.stop()
 
@@ -132,7 +132,7 @@ def test_arrows_point_along_the_field(page):
 
 
 def test_blow_up_shows_the_reason_and_keeps_the_session():
-    page = ContinuityPage(experiment=ContinuityExperiment(learning_rate=10.0, max_nfe=2000))
+    page = ContinuityPage(experiment=ContinuityExperiment(learning_rate=10.0, max_nfe=2000)).ready()
     try:
         pn.panel(page).get_root()
         page.experiment.step(20)

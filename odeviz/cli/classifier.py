@@ -4,70 +4,33 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 
-from .common import (
-    EXIT_OK,
-    EXIT_STOPPED,
-    UsageError,
-    finite_float,
-    json_text,
-    param_error,
-    param_values,
-    run_training,
-)
-
-# Command-line option → experiment param. Options left out keep the experiment's defaults.
-CLASSIFIER_OPTIONS = {
-    "data": "dataset", "noise": "noise", "samples": "samples", "augment": "augment", "width": "width",
-    "batch_size": "batch_size", "regularization": "regularization", "method": "method", "rtol": "rtol",
-    "atol": "atol", "lr": "learning_rate", "seed": "seed", "adjoint": "adjoint", "seminorm": "seminorm",
-    "max_nfe": "max_nfe",
-}
-OPTION_OF_PARAM = {param: option.replace("_", "-") for option, param in CLASSIFIER_OPTIONS.items()}
+from .common import (UsageError, add_knob_options, add_solver_options, experiment_from_args, finish, param_values,
+    run_training)
 
 
-def _add_classifier_options(parser, default_iters: int) -> None:
-    from ..experiments import ClassifierExperiment
-
-    params = ClassifierExperiment.param
-
-    def option(name: str, kind=finite_float, **kwargs):
-        param = params[CLASSIFIER_OPTIONS[name.replace("-", "_")]]
-        parser.add_argument(f"--{name}", type=kind, default=None, help=f"{param.doc} (default: {param.default})", **kwargs)
-
+def _add_classifier_options(parser, experiment_class, default_iters: int) -> None:
     parser.add_argument("--iters", type=int, default=default_iters, help=f"training iterations (default: {default_iters})")
     parser.add_argument("--json", action="store_true", help="print one JSON object to stdout instead of a summary")
-    parser.add_argument("--data", choices=params.dataset.objects, default=None,
-                        help=f"{params.dataset.doc} (default: {params.dataset.default})")
-    option("noise")
-    for name in ("samples", "augment", "width", "batch-size", "seed", "max-nfe"):
-        option(name, int)
-    option("regularization")
-    parser.add_argument("--method", choices=params.method.objects, default=None, metavar="METHOD",
-                        help=f"{params.method.doc}: {', '.join(params.method.objects)} (default: {params.method.default})")
-    option("rtol")
-    option("atol")
-    option("lr")
-    parser.add_argument("--adjoint", action=argparse.BooleanOptionalAction, default=None,
-                        help=f"{params.adjoint.doc} (default: on)")
-    parser.add_argument("--seminorm", action=argparse.BooleanOptionalAction, default=None,
-                        help=f"{params.seminorm.doc} (default: off)")
+    add_knob_options(parser, experiment_class)
+    add_solver_options(parser, experiment_class)
 
 
 def add_parsers(commands, experiments) -> None:
+    from ..experiments import ClassifierExperiment, Figure3Experiment
+
     train = experiments.add_parser(
         "classifier", help="a 2-D ODE-Net classifier (moons, circles, spirals, xor, checkerboard)",
         description="Train an ODE-Net classifier on 2-D data and report accuracy, loss and NFE.",
     )
-    _add_classifier_options(train, default_iters=300)
+    _add_classifier_options(train, ClassifierExperiment, default_iters=300)
     train.set_defaults(run=_train_classifier)
     fig3 = commands.add_parser(
         "fig3", help="the paper's Figure 3 and the memory of backprop vs adjoint, measured on a classifier",
         description="Train a classifier with the adjoint, then sweep the tolerance 1e-1 … 1e-8 (NFE, error, time), "
                     "report NFE-forward/backward over training and the memory of direct backprop vs the adjoint.",
     )
-    _add_classifier_options(fig3, default_iters=200)
+    _add_classifier_options(fig3, Figure3Experiment, default_iters=200)
     fig3.set_defaults(run=_figure3)
 
 
@@ -77,21 +40,9 @@ def _experiment(cls, args: argparse.Namespace):
     if args.iters < 1:
         raise UsageError(f"--iters must be at least 1, not {args.iters}")
     configure_torch()
-    params = {param: getattr(args, option) for option, param in CLASSIFIER_OPTIONS.items() if getattr(args, option) is not None}
-    try:
-        experiment = cls(**params)
-    except ValueError as error:
-        raise UsageError(param_error(error, OPTION_OF_PARAM)) from None
+    experiment = experiment_from_args(cls, args)
     experiment.trainer.snapshot_interval = math.inf  # nobody looks at intermediate pictures here
     return experiment
-
-
-def _finish(report: dict, as_json: bool, summary) -> int:
-    print(json_text(report) if as_json else summary(report))
-    if report.get("stopped_early"):
-        print(f"odeviz: {report['message']}", file=sys.stderr)
-        return EXIT_STOPPED
-    return EXIT_OK
 
 
 def _train_classifier(args: argparse.Namespace) -> int:
@@ -106,7 +57,7 @@ def _train_classifier(args: argparse.Namespace) -> int:
     if snapshot is not None:
         report.update(accuracy=snapshot.accuracy, loss_all_points=snapshot.loss)
     report = {"experiment": "classifier", **report, "params": param_values(experiment)}
-    return _finish(report, args.json, _classifier_summary)
+    return finish(report, args.json, _classifier_summary)
 
 
 def _classifier_summary(report: dict) -> str:
@@ -167,7 +118,7 @@ def _figure3(args: argparse.Namespace) -> int:
     }
     if experiment.trainer.message:
         report.update(stopped_early=True, message=experiment.trainer.message)
-    return _finish(report, args.json, _figure3_summary)
+    return finish(report, args.json, _figure3_summary)
 
 
 def _figure3_summary(report: dict) -> str:

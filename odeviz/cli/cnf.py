@@ -3,46 +3,16 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 from pathlib import Path
 
-from .common import (
-    EXIT_OK,
-    EXIT_STOPPED,
-    RunFailed,
-    UsageError,
-    add_solver_options,
-    finite_float,
-    json_text,
-    param_error,
-    param_values,
-    run_training,
-    writable_file,
-)
-
-# Command-line option → experiment param. Options left out keep the experiment's defaults.
-CNF_OPTIONS = {
-    "width": "width",
-    "depth": "depth",
-    "trace": "trace",
-    "batch_size": "batch_size",
-    "regularization": "regularization",
-    "method": "method",
-    "rtol": "rtol",
-    "atol": "atol",
-    "lr": "learning_rate",
-    "lr_decay": "decay_iterations",
-    "seed": "seed",
-    "adjoint": "adjoint",
-}
-OPTION_OF_PARAM = {param: option.replace("_", "-") for option, param in CNF_OPTIONS.items()}
+from .common import (RunFailed, UsageError, add_knob_options, add_solver_options, experiment_from_args, finish,
+    finite_float, param_values, run_training, writable_file)
 
 
 def add_parsers(commands, experiments) -> None:
     from ..data.densities import DENSITY_TARGETS
     from ..experiments import CNFExperiment
 
-    params = CNFExperiment.param
     parser = experiments.add_parser(
         "cnf",
         help="a continuous normalizing flow on a 2-D density (the paper's Figures 4-5)",
@@ -56,17 +26,8 @@ def add_parsers(commands, experiments) -> None:
     parser.add_argument("--save", type=Path, default=None, metavar="PATH",
                         help="save the trained CNF here (load it with odeviz.load(PATH))")
     parser.add_argument("--json", action="store_true", help="print one JSON object to stdout instead of a summary")
-    parser.add_argument("--width", type=int, default=None, help=f"{params.width.doc} (default: {params.width.default})")
-    parser.add_argument("--depth", type=int, default=None, help=f"{params.depth.doc} (default: {params.depth.default})")
-    parser.add_argument("--trace", choices=params.trace.objects, default=None,
-                        help=f"{params.trace.doc} (default: {params.trace.default})")
-    parser.add_argument("--batch-size", type=int, default=None,
-                        help=f"{params.batch_size.doc} (default: {params.batch_size.default})")
-    parser.add_argument("--regularization", type=finite_float, default=None,
-                        help=f"{params.regularization.doc} (default: {params.regularization.default:g})")
-    parser.add_argument("--lr-decay", type=int, default=None, metavar="ITERS",
-                        help=f"{params.decay_iterations.doc} (default: {params.decay_iterations.default})")
-    add_solver_options(parser, params)
+    add_knob_options(parser, CNFExperiment, decay_iterations={"metavar": "ITERS"})
+    add_solver_options(parser, CNFExperiment)
     parser.set_defaults(run=_train_cnf)
 
 
@@ -96,12 +57,7 @@ def _train_cnf(args: argparse.Namespace) -> int:
     if args.save is not None:
         writable_file("--save", args.save)
     configure_torch()
-    params = {param: getattr(args, option) for option, param in CNF_OPTIONS.items() if getattr(args, option) is not None}
-    params.update(_data_params(args.data))
-    try:
-        experiment = CNFExperiment(**params)
-    except ValueError as error:
-        raise UsageError(param_error(error, OPTION_OF_PARAM)) from None
+    experiment = experiment_from_args(CNFExperiment, args, **_data_params(args.data))
     try:
         experiment.trainer.snapshot_interval = math.inf  # nobody looks at pictures here
         report = run_training(experiment, args.iters, args.max_seconds)
@@ -123,11 +79,7 @@ def _train_cnf(args: argparse.Namespace) -> int:
         "saved": str(args.save) if args.save is not None else None,
         "params": values,
     }
-    print(json_text(report) if args.json else _summary(report))
-    if report.get("stopped_early"):
-        print(f"odeviz: {report['message']}", file=sys.stderr)
-        return EXIT_STOPPED
-    return EXIT_OK
+    return finish(report, args.json, _summary)
 
 
 def _summary(report: dict) -> str:

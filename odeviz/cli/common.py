@@ -118,6 +118,16 @@ def run_training(experiment, iterations: int, max_seconds: float | None = None) 
     return report
 
 
+def finish(report: dict, as_json: bool, summary) -> int:
+    """Print the report (one JSON object, or ``summary(report)``); a run that stopped itself says why
+    on stderr and exits 1."""
+    print(json_text(report) if as_json else summary(report))
+    if report.get("stopped_early"):
+        print(f"odeviz: {report['message']}", file=sys.stderr)
+        return EXIT_STOPPED
+    return EXIT_OK
+
+
 def nfe_stats(values) -> dict:
     if values is None or len(values) == 0:
         return {"mean": None, "max": None, "last": None}
@@ -128,26 +138,66 @@ def param_values(experiment) -> dict:
     return {name: value for name, value in experiment.param.values().items() if name != "name"}
 
 
-# ---- odeviz serve ---------------------------------------------------------------------------
-def param_error(error: ValueError, option_of_param: dict[str, str]) -> str:
+# ---- options from an experiment's knobs (odeviz.experiments.knobs: the one table) ---------------
+def _add_knob(parser: argparse.ArgumentParser, experiment_class, knob, overrides: dict) -> None:
+    import param
+
+    p = experiment_class.param[knob.param]
+    option = "--" + knob.public.replace("_", "-")
+    kwargs: dict = {"dest": knob.param, "default": None, "metavar": knob.public.upper()}
+    if isinstance(p, param.Boolean):
+        kwargs.pop("metavar")
+        kwargs.update(action=argparse.BooleanOptionalAction, help=f"{p.doc} (default: {'on' if p.default else 'off'})")
+    elif isinstance(p, param.Selector):
+        choices = ", ".join(map(str, p.objects))
+        kwargs.update(choices=p.objects, help=f"{p.doc}: {choices} (default: {p.default})")
+    else:
+        kind = int if isinstance(p, param.Integer) else finite_float if isinstance(p, param.Number) else str
+        default = f"{p.default:g}" if isinstance(p.default, float) else p.default
+        kwargs.update(type=kind, help=f"{p.doc} (default: {default})")
+    kwargs.update(overrides.get(knob.param, {}))
+    parser.add_argument(option, **kwargs)
+
+
+def add_knob_options(parser: argparse.ArgumentParser, experiment_class, **overrides: dict) -> None:
+    """An option for each knob particular to the experiment: ``--kebab-name``, its doc as help, its
+    default, choices for a Selector, ``--flag/--no-flag`` for a Boolean. ``overrides`` maps a param
+    to argparse arguments that differ (e.g. a ``metavar``). Bounds are the param's: see
+    :func:`experiment_from_args`."""
+    from ..experiments.knobs import own_knobs
+
+    for knob in own_knobs(experiment_class):
+        _add_knob(parser, experiment_class, knob, overrides)
+
+
+def add_solver_options(parser: argparse.ArgumentParser, experiment_class, **overrides: dict) -> None:
+    """--lr, --seed and the solver's --method, --fixed-steps, --rtol, --atol, --adjoint (and
+    --seminorm where the experiment has it), documented by the experiment's params."""
+    from ..experiments.knobs import solver_knobs
+
+    for knob in solver_knobs(experiment_class):
+        _add_knob(parser, experiment_class, knob, overrides)
+
+
+def experiment_from_args(experiment_class, args: argparse.Namespace, **params):
+    """The experiment with the knobs given on the command line (and ``params``); a value its params
+    refuse is a :class:`UsageError` naming the option, in the param's own words."""
+    from ..experiments.knobs import knobs
+
+    given = {knob.param: getattr(args, knob.param) for knob in knobs(experiment_class)
+             if getattr(args, knob.param, None) is not None}
+    try:
+        return experiment_class(**given, **params)
+    except ValueError as error:  # out of bounds, or e.g. an MNIST directory that cannot be read
+        raise UsageError(param_error(error, experiment_class)) from None
+
+
+def param_error(error: ValueError, experiment_class) -> str:
     """param's "Number parameter 'Experiment.rtol' must be …" as "--rtol must be …"."""
-    text = str(error)
-    match = re.search(r"parameter '(?:\w+\.)?(\w+)' (.*)", text, flags=re.DOTALL)
-    if not match:
-        return text
-    name, rest = match.groups()
-    option = option_of_param.get(name)
-    return f"{'--' + option if option else name} {rest.rstrip('.')}"
+    from ..experiments.knobs import knobs, refusal
 
-
-def add_solver_options(parser: argparse.ArgumentParser, params) -> None:
-    """--method, --rtol, --atol, --lr, --seed and --adjoint/--no-adjoint, documented by the experiment's params."""
-    parser.add_argument("--method", choices=params.method.objects, default=None, metavar="METHOD",
-                        help=f"{params.method.doc}: {', '.join(params.method.objects)} (default: {params.method.default})")
-    parser.add_argument("--rtol", type=finite_float, default=None, help=f"{params.rtol.doc} (default: {params.rtol.default:g})")
-    parser.add_argument("--atol", type=finite_float, default=None, help=f"{params.atol.doc} (default: {params.atol.default:g})")
-    parser.add_argument("--lr", type=finite_float, default=None,
-                        help=f"{params.learning_rate.doc} (default: {params.learning_rate.default:g})")
-    parser.add_argument("--seed", type=int, default=None, help=f"{params.seed.doc} (default: {params.seed.default})")
-    parser.add_argument("--adjoint", action=argparse.BooleanOptionalAction, default=None,
-                        help=f"{params.adjoint.doc} (default: {'on' if params.adjoint.default else 'off'})")
+    name, rest = refusal(error)
+    if name is None:
+        return rest
+    public = {knob.param: knob.public for knob in knobs(experiment_class)}.get(name)
+    return f"--{public.replace('_', '-')} {rest}" if public else f"{name} {rest}"

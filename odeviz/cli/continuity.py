@@ -3,38 +3,14 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 
-from .common import (
-    EXIT_OK,
-    EXIT_STOPPED,
-    UsageError,
-    add_solver_options,
-    json_text,
-    param_error,
-    param_values,
-    run_training,
-)
-
-# Command-line option → experiment param. Options left out keep the experiment's defaults.
-CONTINUITY_OPTIONS = {
-    "target": "target",
-    "augment": "augment",
-    "depth": "depth",
-    "method": "method",
-    "rtol": "rtol",
-    "atol": "atol",
-    "lr": "learning_rate",
-    "seed": "seed",
-    "adjoint": "adjoint",
-}
-OPTION_OF_PARAM = {param: option for option, param in CONTINUITY_OPTIONS.items()}
+from .common import (UsageError, add_knob_options, add_solver_options, experiment_from_args, finish, param_values,
+    run_training)
 
 
 def add_parsers(commands, experiments) -> None:
     from ..experiments import ContinuityExperiment
 
-    params = ContinuityExperiment.param
     parser = experiments.add_parser(
         "continuity",
         help="ResNet vs ODE-Net on a 1-D map (the paper's Figure 1)",
@@ -42,11 +18,8 @@ def add_parsers(commands, experiments) -> None:
     )
     parser.add_argument("--iters", type=int, default=300, help="training iterations (default: 300)")
     parser.add_argument("--json", action="store_true", help="print one JSON object to stdout instead of a summary")
-    parser.add_argument("--target", choices=params.target.objects, default=None,
-                        help=f"{params.target.doc} (default: {params.target.default})")
-    parser.add_argument("--augment", action="store_true", default=None, help=params.augment.doc)
-    parser.add_argument("--depth", type=int, default=None, help=f"{params.depth.doc} (default: {params.depth.default})")
-    add_solver_options(parser, params)
+    add_knob_options(parser, ContinuityExperiment)
+    add_solver_options(parser, ContinuityExperiment)
     parser.set_defaults(run=_train_continuity)
 
 
@@ -57,11 +30,7 @@ def _train_continuity(args: argparse.Namespace) -> int:
     if args.iters < 1:
         raise UsageError(f"--iters must be at least 1, not {args.iters}")
     configure_torch()
-    params = {param: getattr(args, option) for option, param in CONTINUITY_OPTIONS.items() if getattr(args, option) is not None}
-    try:
-        experiment = ContinuityExperiment(**params)
-    except ValueError as error:
-        raise UsageError(param_error(error, OPTION_OF_PARAM)) from None
+    experiment = experiment_from_args(ContinuityExperiment, args)
     try:
         # Nobody looks at intermediate pictures here: draw only the final one.
         experiment.trainer.snapshot_interval = math.inf
@@ -69,14 +38,7 @@ def _train_continuity(args: argparse.Namespace) -> int:
     finally:
         experiment.close()
     report = {"experiment": "continuity", **report, "params": param_values(experiment)}
-    if args.json:
-        print(json_text(report))
-    else:
-        print(_summary(report))
-    if report.get("stopped_early"):
-        print(f"odeviz: {report['message']}", file=sys.stderr)
-        return EXIT_STOPPED
-    return EXIT_OK
+    return finish(report, args.json, _summary)
 
 
 

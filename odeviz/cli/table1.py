@@ -3,51 +3,19 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 
-from .common import (
-    EXIT_OK,
-    EXIT_STOPPED,
-    UsageError,
-    finite_float,
-    json_text,
-    param_error,
-    param_values,
-    run_training,
-)
-
-# Command-line option → experiment param. Options left out keep the experiment's defaults.
-SUPERVISED_OPTIONS = {
-    "epochs": "epochs",
-    "batch_size": "batch_size",
-    "channels": "channels",
-    "lr": "learning_rate",
-    "rk_steps": "rk_steps",
-    "rtol": "rtol",
-    "atol": "atol",
-    "adjoint": "adjoint",
-    "mnist_dir": "mnist_dir",
-    "seed": "seed",
-}
-OPTION_OF_PARAM = {param: option.replace("_", "-") for option, param in SUPERVISED_OPTIONS.items()}
+from .common import add_knob_options, add_solver_options, experiment_from_args, finish, param_values, run_training
 
 
 def _add_options(parser) -> None:
     from ..data.digits import MNIST_DIR_VARIABLE
     from ..experiments import Table1Experiment
 
-    params = Table1Experiment.param
     parser.add_argument("--json", action="store_true", help="print one JSON object to stdout instead of a table")
-    for option, kind in (("epochs", int), ("batch_size", int), ("channels", int), ("rk_steps", int), ("seed", int),
-                         ("lr", finite_float), ("rtol", finite_float), ("atol", finite_float)):
-        p = params[SUPERVISED_OPTIONS[option]]
-        parser.add_argument(f"--{option.replace('_', '-')}", dest=option, type=kind, default=None,
-                            help=f"{p.doc} (default: {p.default:g})")
-    parser.add_argument("--adjoint", action=argparse.BooleanOptionalAction, default=None,
-                        help=f"{params.adjoint.doc} (default: on)")
-    parser.add_argument("--mnist-dir", dest="mnist_dir", default=None, metavar="DIR",
-                        help=f"train and test on MNIST IDX files in DIR (default: ${MNIST_DIR_VARIABLE}, "
-                             "else scikit-learn's bundled 8×8 digits)")
+    add_knob_options(parser, Table1Experiment, mnist_dir={
+        "metavar": "DIR", "help": f"train and test on MNIST IDX files in DIR (default: ${MNIST_DIR_VARIABLE}, "
+                                  "else scikit-learn's bundled 8×8 digits)"})
+    add_solver_options(parser, Table1Experiment)
 
 
 def add_parsers(commands, experiments) -> None:
@@ -78,12 +46,7 @@ def _train(args: argparse.Namespace) -> int:
     configure_torch()
     if args.mnist_dir is None:
         args.mnist_dir = mnist_dir_from_environment()
-    params = {param: getattr(args, option) for option, param in SUPERVISED_OPTIONS.items() if getattr(args, option) is not None}
-    params["models"] = [args.model] if args.model else list(MODELS)
-    try:
-        experiment = Table1Experiment(**params)
-    except ValueError as error:  # out of bounds, or an MNIST directory that cannot be read
-        raise UsageError(param_error(error, OPTION_OF_PARAM)) from None
+    experiment = experiment_from_args(Table1Experiment, args, models=[args.model] if args.model else list(MODELS))
     try:
         experiment.trainer.snapshot_interval = math.inf  # only the final picture is read
         report = run_training(experiment, experiment.total_iterations())
@@ -100,11 +63,7 @@ def _train(args: argparse.Namespace) -> int:
         "rows": rows, **{k: v for k, v in report.items() if k in ("iterations", "wall_time_seconds", "stopped_early", "message")},
         "params": {k: v for k, v in param_values(experiment).items() if k not in ("models", "digit")},
     }
-    print(json_text(report) if args.json else _table(report))
-    if report.get("stopped_early"):
-        print(f"odeviz: {report['message']}", file=sys.stderr)
-        return EXIT_STOPPED
-    return EXIT_OK
+    return finish(report, args.json, _table)
 
 
 def _row_report(row) -> dict:

@@ -27,7 +27,7 @@ class Real(param.Number):
 
     def _validate_value(self, val, allow_None):
         if isinstance(val, bool):
-            raise ValueError(f"{self.name} must be a number, not {val!r}")
+            raise ValueError(f"Number parameter {self.name!r} must be a number, not {val!r}")
         super()._validate_value(val, allow_None)
 
 
@@ -59,7 +59,7 @@ class Experiment(param.Parameterized):
     # loss is not a blow-up, so the recent losses it is compared with are forgotten.
     loss_params: tuple[str, ...] = ()
 
-    def __init__(self, **params) -> None:
+    def __init__(self, *, build_later: bool = False, **params) -> None:
         super().__init__(**params)
         self.device = default_device()
         self.trainer = Trainer(self, name=f"odeviz-{type(self).__name__}", snapshot_interval=self.snapshot_interval,
@@ -70,10 +70,16 @@ class Experiment(param.Parameterized):
         self.weights_version = 0  # grows whenever the weights change, so derived results can be cached
         self.model: torch.nn.Module
         self.optimizer: torch.optim.Optimizer
-        self.rebuild()
         if self.loss_params:
             self.param.watch(lambda _: self.trainer.submit(self.loss_watch.clear), list(self.loss_params))
-        self.trainer.refresh()
+        if build_later:
+            # A page's experiment: the request that makes the page must not wait for data, models
+            # and the first picture. The training thread builds them; the page shows them when its
+            # first snapshot comes. (Headless code builds at once, so it may use ``model`` straight away.)
+            self.trainer.submit(self.rebuild)
+        else:
+            self.rebuild()
+            self.trainer.refresh()
 
     # ---- convenience controls -------------------------------------------------------------
     def start(self) -> None:

@@ -1,8 +1,9 @@
-"""Views: one ``pn.viewable.Viewer`` per page, drawing experiments' snapshots. No torch here."""
+"""Views: one :class:`ExperimentPage` subclass per page, drawing experiments' snapshots. No torch here."""
 from .classifier import ClassifierPage
 from .cnf import CNFPage
 from .continuity import ContinuityPage
 from .figure3 import Figure3Page
+from .page import ExperimentPage
 from .table1 import Table1Page
 
 # Every page odeviz serves, by URL slug, in the order of the index (the order of the paper's story).
@@ -14,4 +15,4 @@ PAGES = {
     "cnf": CNFPage,
 }
 
-__all__ = ["PAGES", "CNFPage", "ClassifierPage", "ContinuityPage", "Figure3Page", "Table1Page"]
+__all__ = ["PAGES", "CNFPage", "ExperimentPage", "ClassifierPage", "ContinuityPage", "Figure3Page", "Table1Page"]

@@ -7,9 +7,8 @@ from bokeh.events import MouseLeave, MouseMove
 
 from ..experiments import ContinuityExperiment
 from .continuity_plots import TRAJECTORY_FIELDS, ContinuityFigures, nearest_input, nearest_trajectory
-from .controls import TrainingControls, log_slider
-from .layout import page_header, sidebar
-from .streaming import SessionStream
+from .controls import log_slider
+from .page import ExperimentPage, solver_widgets
 
 INTRO = """
 **A ResNet** applies L discrete updates h ← h + f(h, θₖ)/L. **An ODE-Net** follows one vector field,
@@ -21,55 +20,31 @@ Hover a trajectory or an input, or select inputs in the learned map, to follow t
 """
 
 
-class ContinuityPage(pn.viewable.Viewer):
+class ContinuityPage(ExperimentPage):
     """Figure 1 come alive: ResNet and ODE-Net trained side by side, streamed while they learn."""
 
+    experiment_class, figures_class = ContinuityExperiment, ContinuityFigures
     title = "ResNet → ODE-Net: depth becomes time"
+    intro = INTRO
 
-    experiment = param.ClassSelector(class_=ContinuityExperiment, doc="the model layer this page shows")
     selected = param.List(default=[], doc="inputs picked in the learned-map plot (tap or box select)")
     hovered = param.Integer(default=None, allow_None=True, doc="input whose trajectory is under the pointer")
 
-    def __init__(self, **params) -> None:
-        if params.get("experiment") is None:
-            params["experiment"] = ContinuityExperiment()
-        super().__init__(**params)
-        self.stream = SessionStream(self.experiment)
-        self.figures = ContinuityFigures()
-        self.controls = TrainingControls(experiment=self.experiment, describe=self._describe)
-        self.readout = pn.pane.HTML("", css_classes=["odeviz-readout"], sizing_mode="stretch_width")
-        self.stream.on_snapshot(self._show)
-        self.stream.on_rows(self.figures.append_history)
-        self.stream.on_clear(self.figures.clear_history)
-        self.stream.on_poll(self.controls.update)
+    def setup(self) -> None:
         self._connect_highlighting()
-        self._show(self.stream.snapshot)
-        self.controls.update()
-        # A flex box wraps the plots to the width at hand: three per row on a wide screen, two in a notebook.
-        plots = pn.FlexBox(*(pn.pane.Bokeh(figure, margin=(0, 4)) for figure in self.figures.figures.values()))
-        header = page_header(self.title, INTRO, self.controls)
-        self._layout = pn.Row(self._sidebar(), pn.Column(header, plots), sizing_mode="stretch_width")
 
-    # ---- layout ---------------------------------------------------------------------------
-    def _sidebar(self) -> pn.Column:
+    def settings(self) -> list:
         experiment = self.experiment.param
         widget = pn.widgets
-        return sidebar(
-            pn.pane.Markdown("### Training"),
-            self.controls,
+        return [
             widget.Select.from_param(experiment.target, label="Target map g(x)"),
             widget.Checkbox.from_param(experiment.augment, label="Augment the state with one zero dimension"),
             widget.IntSlider.from_param(experiment.depth, label="ResNet depth L (= Euler steps)", throttled=True),
             log_slider(self.experiment, "learning_rate", -4, -1),
             pn.pane.Markdown("### ODE solver"),
-            widget.Select.from_param(experiment.method, label="Method"),
-            widget.IntSlider.from_param(experiment.fixed_steps, label="Steps of fixed-grid methods", throttled=True,
-                                        end=128),
-            log_slider(self.experiment, "rtol", -8, -1),
-            log_slider(self.experiment, "atol", -8, -1),
-            widget.Checkbox.from_param(experiment.adjoint, label="Backprop by the adjoint method"),
+            *solver_widgets(self.experiment),
             self.readout,
-        )
+        ]
 
     # ---- highlighting: hover a trajectory, or tap/box-select inputs in the learned map ----------
     def _connect_highlighting(self) -> None:
@@ -100,22 +75,13 @@ class ContinuityPage(pn.viewable.Viewer):
     def _highlighted(self) -> list[int]:
         return list(self.selected) + ([self.hovered] if self.hovered is not None else [])
 
-    def _show(self, snapshot) -> None:
-        if snapshot is not None:
-            self.figures.show(snapshot, self._highlighted())
-            self._update_readout(snapshot)
+    def on_snapshot(self, snapshot) -> None:
+        self.figures.show(snapshot, self._highlighted())
+        self._update_readout(snapshot)
 
     # ---- readouts -------------------------------------------------------------------------
-    def _describe(self) -> str:
-        history = self.experiment.trainer.history
-        last = history.last()
-        if last is None:
-            return "untrained: press <b>Train</b> or <b>Step</b>"
-        return (
-            f"loss ODE-Net {last['loss_ode']:.2e} · ResNet {last['loss_resnet']:.2e} · "
-            f"<b>NFE-F {last['nfe_forward']:.0f}</b> · NFE-B {last['nfe_backward']:.0f} · "
-            f"evaluations of f so far <b class='odeviz-total-nfe'>{history.total_nfe:,}</b>"
-        )
+    def describe_loss(self, last: dict) -> str:
+        return f"loss ODE-Net {last['loss_ode']:.2e} · ResNet {last['loss_resnet']:.2e}"
 
     def _update_readout(self, data) -> None:
         error = f"<b>{data.reference_error:.1e}</b>"
@@ -126,7 +92,3 @@ class ContinuityPage(pn.viewable.Viewer):
             f"error vs reference {error}<br>"
             f"Euler with L = {data.depth} steps: max |Δh(1)| <b>{data.euler_deviation:.1e}</b></div>"
         )
-
-    def __panel__(self):
-        self.stream.start()
-        return self._layout

@@ -15,17 +15,20 @@ import param
 from bokeh.models import CustomJSTickFormatter
 
 from ..experiments import Experiment
+from .text import escape_html, user_message
 
 
 def notify_error(message: str) -> None:
-    """Show ``message`` as a notification in the page (or the notebook log) and keep going."""
+    """Show ``message`` (plain text: it is escaped here) as a notification in the page, or in the
+    notebook's log, and keep going."""
+    text = escape_html(message)
     if pn.state.notifications is not None:
-        pn.state.notifications.error(message, duration=8000)
+        pn.state.notifications.error(text, duration=8000)
     else:
-        pn.state.log(message)
+        pn.state.log(text)
 
 
-def reporting_errors(action: Callable) -> Callable:
+def reporting_errors(action: Callable, owner: param.Parameterized | None = None) -> Callable:
     """Wrap a widget callback so a refused value becomes a message, never a broken session."""
 
     @functools.wraps(action)
@@ -33,7 +36,7 @@ def reporting_errors(action: Callable) -> Callable:
         try:
             return action(*args, **kwargs)
         except (ValueError, TypeError) as error:
-            notify_error(str(error))
+            notify_error(user_message(error, owner))
 
     return guarded
 
@@ -66,26 +69,6 @@ def log_slider(owner: param.Parameterized, name: str, low_exponent: int, high_ex
     slider.param.watch(reporting_errors(lambda event: setattr(owner, name, values[event.new])), "value")
     owner.param.watch(lambda event: setattr(slider, "value", position(event.new)), name)
     return slider
-
-
-def linked_input(owner: param.Parameterized, name: str, widget: pn.widgets.Widget,
-                 convert: Callable = lambda v: v, shown: Callable = lambda v: v):
-    """Link ``widget.value`` both ways to the param ``owner.name`` (``convert`` on the way in, ``shown`` out).
-
-    Unlike ``from_param`` (whose widget silently clamps to the bounds), a refused value is reported
-    as a notification naming the knob, and the widget goes back to the value in force.
-    """
-
-    def push(event) -> None:
-        try:
-            setattr(owner, name, convert(event.new))
-        except (ValueError, TypeError) as error:
-            notify_error(str(error))
-            widget.value = event.old
-
-    widget.param.watch(push, "value")
-    owner.param.watch(lambda event: setattr(widget, "value", shown(event.new)), name)
-    return widget
 
 
 class TrainingControls(pn.viewable.Viewer):
@@ -124,7 +107,7 @@ class TrainingControls(pn.viewable.Viewer):
         self.status.object = f"<b>Iteration {trainer.iteration}</b> · {self.describe()}{self._speed(running)}"
         if trainer.message != self._shown_message:
             self._shown_message = trainer.message
-            self.alert.object, self.alert.visible = trainer.message, bool(trainer.message)
+            self.alert.object, self.alert.visible = escape_html(trainer.message), bool(trainer.message)
             if trainer.message:
                 notify_error(trainer.message)
 
@@ -149,18 +132,30 @@ class TrainingControls(pn.viewable.Viewer):
         return pn.Column(pn.Row(self.train_button, self.step_button, self.reset_button), self.alert)
 
 
-def checked_input(owner: param.Parameterized, name: str, widget_class=pn.widgets.FloatInput, **kwargs) -> pn.widgets.Widget:
-    """A number box linked both ways to ``owner.name`` that accepts any typed value: one the param's
-    bounds refuse becomes a message in the page, and the box shows the param's value again."""
-    widget = widget_class(label=owner.param[name].label, value=getattr(owner, name), **kwargs)
+def linked_input(owner: param.Parameterized, name: str, widget: pn.widgets.Widget | None = None, *,
+                 convert: Callable = lambda v: v, shown: Callable = lambda v: v, **kwargs) -> pn.widgets.Widget:
+    """``widget`` (default: a number box labelled like the param) linked both ways to ``owner.name``,
+    ``convert`` on the way in and ``shown`` on the way out.
 
-    def apply(event) -> None:
+    Unlike ``from_param`` (whose widget silently clamps to the bounds), it takes any typed value: one
+    the param refuses becomes a message naming the knob, and the widget shows the value in force again.
+    """
+    knob = owner.param[name]
+    if widget is None:
+        box = pn.widgets.IntInput if isinstance(knob, param.Integer) else pn.widgets.FloatInput
+        widget = box(**{"label": knob.label, **kwargs}, value=getattr(owner, name))
+
+    def push(event) -> None:
         try:
-            setattr(owner, name, event.new)
-        except ValueError as error:
-            notify_error(str(error))
-            widget.value = getattr(owner, name)
+            setattr(owner, name, convert(event.new))
+        except (ValueError, TypeError) as error:
+            value = getattr(owner, name)
+            message = f"{knob.label} cannot be empty" if event.new is None else user_message(error, owner)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                message += f"; {knob.label.lower()} stays {value:g}"
+            notify_error(message)
+            widget.value = shown(value)
 
-    widget.param.watch(apply, "value")
-    owner.param.watch(lambda event: setattr(widget, "value", event.new), name)
+    widget.param.watch(push, "value")
+    owner.param.watch(lambda event: setattr(widget, "value", shown(event.new)), name)
     return widget

@@ -19,16 +19,18 @@ POLL_PERIOD_MS = 100  # ~10 Hz: as fast as a person follows a moving picture, ch
 class SessionStream:
     """Polls one experiment's trainer and calls the page's listeners with what is new.
 
+    It never waits for the trainer: ``snapshot`` is None until the first one is published (the
+    experiment builds its models on its training thread), and the first poll after that hands it on.
+
     ``rows_period`` > 0 hands new history rows over at most every that many seconds: each batch of
     rows repaints the page's curves in the browser (a plot repaint costs milliseconds of the
     browser's CPU, more in software rendering), and curves need not move as often as pictures.
     """
 
-    def __init__(self, experiment: Experiment, first_snapshot_timeout: float = 30.0, rows_period: float = 0.0) -> None:
+    def __init__(self, experiment: Experiment, rows_period: float = 0.0) -> None:
+        self.experiment = experiment
         self.trainer = experiment.trainer
-        if self.trainer.mailbox.latest() is None:
-            self.trainer.wait_idle(first_snapshot_timeout)
-        self.version, self.snapshot = self.trainer.mailbox.newer_than(0) or (0, None)
+        self.version, self.snapshot = 0, None
         self._generation = self.trainer.history.generation
         self._rows_seen = 0
         self.rows_period = rows_period
@@ -78,7 +80,7 @@ class SessionStream:
                 listener(rows)
 
     def start(self) -> None:
-        """Begin polling in the current session; stop, and end the training thread, when it closes."""
+        """Begin polling in the current session; stop, and close the experiment, when it closes."""
         if self._callback is None:
             # In the background: a poll must not flip the session's busy state (two more messages
             # and ~8 ms of work on the event loop, ten times a second), nor log.
@@ -91,4 +93,4 @@ class SessionStream:
         if self._callback is not None:
             self._callback.stop()
             self._callback = None
-        self.trainer.close()
+        self.experiment.close()  # ends its training thread and any work of its own (a sweep)

@@ -8,10 +8,10 @@ from ..data.digits import MnistError, mnist_dir_from_environment
 from ..experiments import Table1Experiment
 from ..experiments.table1 import MODEL_LABELS, MODELS
 from ..runtime import data_root, resolve_in_root
-from .controls import TrainingControls, linked_input, log_slider, notify_error
-from .layout import page_header, sidebar
-from .streaming import SessionStream
+from .controls import linked_input, log_slider, notify_error
+from .page import ExperimentPage, plot, solver_widgets
 from .table1_plots import Table1Figures, predictions_text
+from .text import escape_html
 
 INTRO = """
 The paper's **Table 1**: on MNIST an **ODE-Net** (one continuous block, dopri5, trained by the adjoint
@@ -29,10 +29,10 @@ def _default_experiment() -> tuple[Table1Experiment, str]:
     directory = mnist_dir_from_environment()
     if directory:
         try:
-            return Table1Experiment(mnist_dir=directory), ""
+            return Table1Experiment(mnist_dir=directory, build_later=True), ""
         except MnistError as error:
-            return Table1Experiment(), f"{error}; using the bundled 8×8 digits instead"
-    return Table1Experiment(), ""
+            return Table1Experiment(build_later=True), f"{error}; using the bundled 8×8 digits instead"
+    return Table1Experiment(build_later=True), ""
 
 
 NO_DATA_ROOT = "start odeviz serve --data-root DIR to offer MNIST"
@@ -48,66 +48,49 @@ def _mnist_path(text: str) -> str | None:
     return str(resolve_in_root(root, text))
 
 
-class Table1Page(pn.viewable.Viewer):
+class Table1Page(ExperimentPage):
     """The table filling in live, learning curves, memory against depth, hidden states as images."""
 
+    experiment_class, figures_class = Table1Experiment, Table1Figures
     title = "Table 1: MLP, ResNet, RK-Net and ODE-Net on digits"
+    intro = INTRO
 
-    experiment = param.ClassSelector(class_=Table1Experiment, doc="the model layer this page shows")
+    def make_experiment(self) -> Table1Experiment:
+        experiment, self._problem = _default_experiment()
+        return experiment
 
-    def __init__(self, **params) -> None:
-        problem = ""
-        if params.get("experiment") is None:
-            params["experiment"], problem = _default_experiment()
-        super().__init__(**params)
-        self.stream = SessionStream(self.experiment)
-        self.figures = Table1Figures()
-        self.controls = TrainingControls(experiment=self.experiment, describe=self._describe)
+    def setup(self) -> None:
         self.predictions = pn.pane.HTML("", css_classes=["odeviz-predictions"], width=200)
         self.data_note = pn.pane.HTML("", css_classes=["odeviz-data"], sizing_mode="stretch_width")
-        self.stream.on_snapshot(self._show)
-        self.stream.on_rows(self.figures.append_history)
-        self.stream.on_clear(self.figures.clear_history)
-        self.stream.on_poll(self.controls.update)
-        self._layout = pn.Row(self._sidebar(), self._main(), sizing_mode="stretch_width")
-        self._show(self.stream.snapshot)
-        self.controls.update()
+        problem = getattr(self, "_problem", "")
         if problem:
-            self.data_note.object = f"<span style='color:#c92a2a'>{problem}</span>"
+            self.data_note.object = f"<span style='color:#c92a2a'>{escape_html(problem)}</span>"
             notify_error(problem)
 
-    # ---- layout ---------------------------------------------------------------------------
-    def _main(self) -> pn.Column:
-        plot = lambda fig: pn.pane.Bokeh(fig, margin=(0, 4))
+    def plots(self) -> list:
         hidden = self.figures.hidden_figures
-        return pn.Column(
-            page_header(self.title, INTRO, self.controls),
+        return [
             pn.pane.Bokeh(self.figures.table, margin=(0, 10)),
-            pn.FlexBox(*(plot(fig) for fig in self.figures.figures.values())),
+            *super().plots(),
             pn.FlexBox(pn.Column(plot(hidden["digit"]), self.predictions), plot(hidden["resnet"]), plot(hidden["ode"])),
-        )
+        ]
 
-    def _sidebar(self) -> pn.Column:
+    def settings(self) -> list:
         experiment, widget = self.experiment, pn.widgets
         labels = {MODEL_LABELS[key]: key for key in MODELS}
         self.digit_slider = linked_input(
             experiment, "digit", widget.IntSlider(label="Test digit shown", start=0, end=1, value=experiment.digit)
         )
-        return sidebar(
-            pn.pane.Markdown("### Training"),
-            self.controls,
+        return [
             linked_input(experiment, "models", widget.CheckBoxGroup(label="Models", options=labels, value=experiment.models,
                                                                    inline=True)),
-            linked_input(experiment, "epochs", widget.IntInput(label="Epochs per model", value=experiment.epochs)),
-            linked_input(experiment, "batch_size", widget.IntInput(label="Batch size", value=experiment.batch_size)),
-            linked_input(experiment, "channels",
-                         widget.IntInput(label="Channels of the conv nets (paper: 64)", value=experiment.channels)),
+            linked_input(experiment, "epochs", label="Epochs per model"),
+            linked_input(experiment, "batch_size", label="Batch size"),
+            linked_input(experiment, "channels", label="Channels of the conv nets (paper: 64)"),
             log_slider(experiment, "learning_rate", -4, -1),
             pn.pane.Markdown("### Solvers"),
-            linked_input(experiment, "rk_steps", widget.IntInput(label="RK-Net: RK4 steps L̃", value=experiment.rk_steps)),
-            log_slider(experiment, "rtol", -8, -1),
-            log_slider(experiment, "atol", -8, -1),
-            widget.Checkbox.from_param(experiment.param.adjoint, label="ODE-Net: backprop by the adjoint (O(1) memory)"),
+            linked_input(experiment, "rk_steps", label="RK-Net: RK4 steps L̃"),
+            *solver_widgets(experiment),
             pn.pane.Markdown("### Data"),
             linked_input(
                 experiment, "mnist_dir",
@@ -118,10 +101,10 @@ class Table1Page(pn.viewable.Viewer):
             ),
             self.data_note,
             self.digit_slider,
-        )
+        ]
 
     # ---- updates --------------------------------------------------------------------------
-    def _describe(self) -> str:
+    def describe(self) -> str:
         snapshot, trainer = self.stream.snapshot, self.experiment.trainer
         if snapshot is None:
             return ""
@@ -133,16 +116,10 @@ class Table1Page(pn.viewable.Viewer):
             return f"training <b>{training.label}</b>, epoch {training.epochs_done + 1} of {training.epochs} · {data}"
         return f"press <b>Train</b> to fill the table in · {data}"
 
-    def _show(self, snapshot) -> None:
-        if snapshot is None:
-            return
+    def on_snapshot(self, snapshot) -> None:
         self.figures.show(snapshot)
         hidden = snapshot.hidden
         self.predictions.object = f"<div style='font-size:12px'>predicted: {predictions_text(hidden)}</div>"
         self.digit_slider.end = snapshot.test_size - 1
         if not self.data_note.object.startswith("<span"):
             self.data_note.object = f"<small>{snapshot.dataset}: {snapshot.train_size:,} train / {snapshot.test_size:,} test</small>"
-
-    def __panel__(self):
-        self.stream.start()
-        return self._layout

@@ -1,0 +1,142 @@
+"""The frame every page shares, after Panel's data-store / view pattern: the experiment is the store
+(a ``param.ClassSelector``), the page a thin ``Viewer`` over it.
+
+:class:`ExperimentPage` owns the experiment, its :class:`SessionStream`, the figures, the training
+controls, the header (title, what to look at, the status line) above the plots and the grey sidebar
+of knobs on the left. A page declares ``experiment_class``, ``figures_class``, ``title`` and
+``intro``, and writes only its settings (:meth:`settings`), its plots (:meth:`plots`) and its drawing
+(:meth:`on_snapshot`). It appears at once, "preparing" until the first snapshot arrives through the
+normal poll: no page waits on a trainer.
+"""
+from __future__ import annotations
+
+import panel as pn
+import param
+
+from ..experiments import Experiment
+from .controls import TrainingControls, log_slider
+from .streaming import SessionStream
+
+SIDEBAR_WIDTH = 300
+SIDEBAR_STYLE = {"background": "#f6f7f9", "border-radius": "6px"}
+INTRO_STYLE = {"max-width": "1100px", "color": "#444"}
+PREPARING = "<i class='odeviz-preparing'>preparing the models and the first picture…</i>"
+UNTRAINED = "untrained: press <b>Train</b> or <b>Step</b>"
+
+
+def solver_widgets(experiment: Experiment) -> list:
+    """The ODE solver's knobs, for any experiment: method, fixed steps, tolerances, adjoint (and the
+    adjoint's seminorm where the experiment has one)."""
+    params, widget = experiment.param, pn.widgets
+    widgets = [
+        widget.Select.from_param(params.method, label="Method"),
+        widget.IntSlider.from_param(params.fixed_steps, label="Steps of fixed-grid methods", end=128, throttled=True),
+        log_slider(experiment, "rtol", -8, -1),
+        log_slider(experiment, "atol", -8, -1),
+        widget.Checkbox.from_param(params.adjoint, label="Backprop by the adjoint method"),
+    ]
+    if "seminorm" in params:
+        widgets.append(widget.Checkbox.from_param(params.seminorm, label="Adjoint with seminorm (fewer backward steps)"))
+    return widgets
+
+
+def plot(figure, margin=(0, 4)) -> pn.pane.Bokeh:
+    return pn.pane.Bokeh(figure, margin=margin)
+
+
+class ExperimentPage(pn.viewable.Viewer):
+    """One experiment trained live and drawn as it learns (subclass it: see the module's doc)."""
+
+    experiment_class: type[Experiment] = Experiment
+    figures_class: type = object
+    title = ""
+    intro = ""
+    rows_period = 0.0  # > 0: history curves repaint at most this often (seconds)
+
+    experiment = param.ClassSelector(class_=Experiment, doc="the model layer this page shows")
+
+    def __init__(self, **params) -> None:
+        if params.get("experiment") is None:
+            params["experiment"] = self.make_experiment()
+        if not isinstance(params["experiment"], self.experiment_class):
+            raise TypeError(f"{type(self).__name__} shows a {self.experiment_class.__name__}, "
+                            f"not a {type(params['experiment']).__name__}")
+        super().__init__(**params)
+        self.stream = SessionStream(self.experiment, rows_period=self.rows_period)
+        self.figures = self.make_figures()
+        self.controls = TrainingControls(experiment=self.experiment, describe=self._status)
+        self.readout = pn.pane.HTML("", css_classes=["odeviz-readout"], sizing_mode="stretch_width")
+        self.stream.on_snapshot(self.on_snapshot)
+        self.stream.on_rows(self.on_rows)
+        self.stream.on_clear(self.on_clear)
+        self.stream.on_poll(self.on_poll)
+        self.setup()
+        header = pn.Column(
+            pn.pane.Markdown(f"## {self.title}", margin=(0, 10)),
+            pn.pane.Markdown(self.intro, margin=(0, 10), styles=INTRO_STYLE),
+            self.controls.status_line,
+        )
+        sidebar = pn.Column(pn.pane.Markdown("### Training"), self.controls, *self.settings(),
+                            width=SIDEBAR_WIDTH, styles=SIDEBAR_STYLE, margin=(5, 10))
+        self._layout = pn.Row(sidebar, pn.Column(header, *self.plots()), sizing_mode="stretch_width")
+        self.controls.update()
+
+    # ---- what a page may override --------------------------------------------------------------
+    def make_experiment(self) -> Experiment:
+        """The experiment shown when none is given: made at once, its models built on its own thread."""
+        return self.experiment_class(build_later=True)
+
+    def make_figures(self):
+        return self.figures_class()
+
+    def setup(self) -> None:
+        """Make the page's own widgets and listeners (called before :meth:`settings` and :meth:`plots`)."""
+
+    def settings(self) -> list:
+        """The sidebar's knobs, below Train/Step/Reset."""
+        return []
+
+    def plots(self) -> list:
+        """What goes below the header: by default every figure, wrapped to the width at hand."""
+        return [pn.FlexBox(*(plot(figure) for figure in self.figures.figures.values()))]
+
+    def on_snapshot(self, snapshot) -> None:
+        """Draw a new snapshot (never None)."""
+
+    def on_rows(self, rows) -> None:
+        self.figures.append_history(rows)
+
+    def on_clear(self) -> None:
+        self.figures.clear_history()
+
+    def on_poll(self) -> None:
+        self.controls.update()
+
+    def describe(self) -> str:
+        """The page's part of the status line (HTML): by default the last losses and the NFE."""
+        history = self.experiment.trainer.history
+        last = history.last()
+        if last is None:
+            return UNTRAINED
+        return (
+            f"{self.describe_loss(last)} · <b>NFE-F {last['nfe_forward']:.0f}</b> · NFE-B {last['nfe_backward']:.0f} · "
+            f"evaluations of f so far <b class='odeviz-total-nfe'>{history.total_nfe:,}</b>"
+        )
+
+    def describe_loss(self, last: dict) -> str:
+        return f"loss {last['loss']:.2e}"
+
+    # ---- for scripts, tests and notebooks --------------------------------------------------------
+    def ready(self, timeout: float = 120.0) -> ExperimentPage:
+        """Wait for the experiment's pending work (the first build and snapshot) and show it. A
+        served page never calls this: its poll shows the snapshot when it comes."""
+        self.experiment.trainer.wait_idle(timeout)
+        self.stream.poll()
+        return self
+
+    def _status(self) -> str:
+        return PREPARING if self.stream.snapshot is None else self.describe()
+
+    def __panel__(self):
+        self.stream.start()
+        return self._layout
