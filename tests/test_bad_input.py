@@ -137,7 +137,7 @@ REFUSED_VALUES = [
     ("learning_rate", 0.0, "at least 1e-05"),
     ("learning_rate", True, "must be a number, not True"),
     ("rtol", 0.0, "at least 1e-10"),
-    ("rtol", float("nan"), "rtol"),
+    ("rtol", float("nan"), "rtol must be a number, not nan"),
     ("atol", -1.0, "at least 1e-12"),
     ("method", "rk45", "rk45"),
     ("depth", 0, "at least 1"),

@@ -23,11 +23,12 @@ from .trainer import Trainer, TrainingDiverged
 
 
 class Real(param.Number):
-    """A bounded real number that also refuses booleans (``param.Number`` takes True as 1)."""
+    """A bounded real number that also refuses booleans (``param.Number`` takes True as 1) and NaN
+    (which param reports as out of bounds: "must be at most 1.0, not nan")."""
 
     def _validate_value(self, val, allow_None):
-        if isinstance(val, bool):
-            raise ValueError(f"Number parameter {self.name!r} must be a number, not {val!r}")
+        if isinstance(val, bool) or isinstance(val, float) and math.isnan(val):
+            raise ValueError(f"{self.name} must be a number, not {val!r}")
         super()._validate_value(val, allow_None)
 
 

@@ -54,7 +54,8 @@ def knobs(experiment) -> list[Knob]:
     return own_knobs(experiment) + solver_knobs(experiment)
 
 
-_PARAM_ERROR = re.compile(r"^\w* ?parameter '(?:\w+\.)?(\w+)' (.*?)\.?$", flags=re.DOTALL)
+# param's own refusals, and Real's ("rtol must be a number, not nan").
+_PARAM_ERROR = re.compile(r"^(?:\w* ?parameter '(?:\w+\.)?(\w+)'|(\w+)(?= must be)) (.*?)\.?$", flags=re.DOTALL)
 _TYPE_NAMES = {"NoneType": "empty", "str": "text", "float": "a fraction", "int": "an integer", "bool": "a yes/no value"}
 
 
@@ -64,6 +65,7 @@ def refusal(error: Exception) -> tuple[str | None, str]:
     match = _PARAM_ERROR.match(str(error))
     if not match:
         return None, str(error)
-    name, rest = match.groups()
+    quoted, bare, rest = match.groups()
+    name = quoted or bare
     rest = re.sub(r"<class '(\w+)'>", lambda m: _TYPE_NAMES.get(m.group(1), f"a {m.group(1)}"), rest)
     return name, rest

@@ -49,7 +49,7 @@ class StopReason(_Word):
 
 
 class TrainingDiverged(RuntimeError):
-    """The loss or a gradient became NaN or infinite."""
+    """The loss became NaN, infinite or far larger than its recent values, or a gradient NaN or infinite."""
 
 
 class TrainingComplete(Exception):
@@ -61,7 +61,7 @@ class Trainable(Protocol):
         """One optimisation step; returns its scalars. Raises before updating weights if it fails."""
 
     def restore_last_good(self) -> None:
-        """Put back the weights that last gave a finite loss and finite gradients."""
+        """Put back recent weights from before the blow-up (finite, and a loss near its recent level)."""
 
     def rebuild(self) -> None:
         """Fresh models and optimiser from the current parameters (used by reset)."""
