@@ -19,6 +19,10 @@ def test_training_fills_the_table_in_and_bad_input_is_refused(chromium, monkeypa
         def column(name, field):
             return page.evaluate(SOURCE_COLUMN_JS, [name, field])
 
+        page.wait_for_function(  # the page appears at once and fills in with the first picture
+            "([name]) => Bokeh.documents.some(d => { const s = d.get_model_by_name(name); return s && s.data.model.length; })",
+            arg=["table1-rows"], timeout=90_000,
+        )
         assert column("table1-rows", "model") == ["1-layer MLP", "ResNet", "RK-Net", "ODE-Net"]
         assert column("table1-rows", "test_error") == ["–"] * 4
         assert len(column("hidden-ode", "t")) == 13 * 4
