@@ -30,7 +30,7 @@ def _serve_notebook_css_locally() -> None:
     Inline mode inlines the CSS of a cell's first render only. Each later update of an HTML pane
     (a page's status line, ten times a second) re-sends the theme and loading stylesheets as URLs,
     on the CDN unless the document names a ``dist_url``; offline they fail and the layout loses
-    its theme (the sidebar is clipped). After every cell, each displayed document gets the URL at
+    its theme (the sidebar is clipped). After every cell, each newly displayed document gets the URL at
     which Panel's own Jupyter server extension serves those files from the installed package.
     """
     try:
@@ -47,7 +47,9 @@ def _point_documents_at_jupyter(_result=None) -> None:
     import panel as pn
 
     base_url = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/")  # "/" outside JupyterHub
-    dist_url = base_url.rstrip("/") + "/" + JUPYTER_PANEL_DIST
     for _viewable, _root, document, _comm in list(pn.state._views.values()):
-        document.template_variables.setdefault("dist_url", dist_url)
-        pn.state._stylesheets.pop(document, None)
+        if "dist_url" not in document.template_variables:
+            document.template_variables["dist_url"] = base_url.rstrip("/") + "/" + JUPYTER_PANEL_DIST
+            # The stylesheets Panel cached at the first render count as sent but were inlined
+            # instead: updates that reused them would name stylesheets the browser never had.
+            pn.state._stylesheets.pop(document, None)
