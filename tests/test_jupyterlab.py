@@ -41,7 +41,6 @@ def test_page_renders_and_trains_in_jupyterlab(jupyterlab, chromium):
         page.screenshot(path=str(REPO / "test-artifacts" / "jupyterlab.png"))
     page.get_by_role("button", name="Train").first.click()
     page.wait_for_selector("text=/Iteration [1-9]\\d*/", timeout=30_000)
-    page.wait_for_timeout(2000)  # a few status updates: each re-sends the pane's stylesheets
     page.screenshot(path=str(REPO / "test-artifacts" / "jupyterlab.png"))
     assert stylesheets, "no stylesheet request recorded"
     from_cdn = [url for url in stylesheets if any(host in url for host in CDN_HOSTS)]
