@@ -12,6 +12,9 @@ __all__ = ["DATA_ROOT_VARIABLE", "configure_session", "configure_torch", "data_r
 # --data-root DIR`` sets it); unset, pages take no server-side paths at all.
 DATA_ROOT_VARIABLE = "ODEVIZ_DATA_ROOT"
 
+# Where the Jupyter server's Panel extension (installed with panel) serves panel's own dist/ folder.
+JUPYTER_PANEL_DIST = "panel-preview/static/extensions/panel/"
+
 
 def configure_session() -> None:
     """Panel settings and torch threads for a page, under `panel serve` or in Jupyter."""
@@ -22,6 +25,39 @@ def configure_session() -> None:
     # Inline resources: a notebook then renders offline. Toasts only when served: in a notebook
     # their script would come from a CDN, and the page's own alert shows every message anyway.
     pn.extension(notifications=served, inline=True)
+    if not served:
+        _serve_notebook_css_locally()
+
+
+def _serve_notebook_css_locally() -> None:
+    """Make the stylesheets Panel sends with later updates load from the Jupyter server, not a CDN.
+
+    Inline mode inlines the CSS of a cell's first render only. Each later update of an HTML pane
+    (a page's status line, ten times a second) re-sends the theme and loading stylesheets as URLs,
+    on the CDN unless the document names a ``dist_url``; offline they fail and the layout loses
+    its theme (the sidebar is clipped). After every cell, each newly displayed document gets the URL at
+    which Panel's own Jupyter server extension serves those files from the installed package.
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None or _point_documents_at_jupyter in shell.events.callbacks["post_run_cell"]:
+        return
+    shell.events.register("post_run_cell", _point_documents_at_jupyter)
+
+
+def _point_documents_at_jupyter(_result=None) -> None:
+    import panel as pn
+
+    base_url = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/")  # "/" outside JupyterHub
+    for _viewable, _root, document, _comm in list(pn.state._views.values()):
+        if "dist_url" not in document.template_variables:
+            document.template_variables["dist_url"] = base_url.rstrip("/") + "/" + JUPYTER_PANEL_DIST
+            # The stylesheets Panel cached at the first render count as sent but were inlined
+            # instead: updates that reused them would name stylesheets the browser never had.
+            pn.state._stylesheets.pop(document, None)
 
 
 def data_root() -> Path | None:

@@ -54,3 +54,11 @@ def chromium():
         page.on("pageerror", lambda error: errors.append(str(error)))
         yield SimpleNamespace(page=page, errors=errors)
         browser.close()
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(items):
+    # Under pytest-xdist (`--dist loadgroup`), every browser test goes to the same worker, in turn.
+    for item in items:
+        if item.get_closest_marker("browser"):
+            item.add_marker(pytest.mark.xdist_group("browser"))

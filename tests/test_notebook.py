@@ -7,6 +7,8 @@ import pytest
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
+# A stylesheet on a CDN fails offline: the page's CSS must come inline or from the Jupyter server.
+CDN_STYLESHEET = re.compile(r"https?://(?:cdn\.holoviz\.org|cdn\.bokeh\.org|unpkg\.com|cdn\.jsdelivr\.net)/[^\s\"'\\]*\.css")
 
 # What each notebook's headless cells must print (regular expressions over all its printed text).
 EXPECTED = {
@@ -35,6 +37,7 @@ def test_notebook_runs_headless(name):
 
     code = [cell for cell in notebook.cells if cell.cell_type == "code"]
     assert code[1].outputs, "the page cell shows no output"
+    assert CDN_STYLESHEET.findall(nbformat.writes(notebook)) == [], "the rendered page loads CSS from a CDN"
     printed = "".join(
         output.get("text", "") + output.get("data", {}).get("text/plain", "") for cell in code for output in cell.outputs
     )
