@@ -8,17 +8,17 @@ import logging
 
 from .experiments.base import Experiment
 from .experiments.proxy import proxy_class
-from .experiments.remote import DEFAULT_SLOTS_PER_WORKER, RemoteExperiment
+from .experiments.remote import RemoteExperiment
 
 log = logging.getLogger(__name__)
 
 _placement: dict = {}  # client, cluster, slots_per_worker while workers are in use
 
 
-def use_workers(workers: int | None = None, scheduler: str | None = None,
-                slots_per_worker: int = DEFAULT_SLOTS_PER_WORKER):
+def use_workers(workers: int | None = None, scheduler: str | None = None, *, slots_per_worker: int):
     """From now on, pages' experiments train in Dask workers: ``workers`` new local processes (one
-    thread each), or the cluster whose scheduler is at ``scheduler``. Returns the Dask client."""
+    thread each), or the cluster whose scheduler is at ``scheduler``; at most ``slots_per_worker``
+    train at once on each (the others take turns). Returns the Dask client."""
     from dask.distributed import Client, LocalCluster
 
     stop_workers()

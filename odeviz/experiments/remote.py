@@ -21,7 +21,6 @@ log = logging.getLogger(__name__)
 
 IDLE_FETCH_SECONDS = 1.0
 EXCHANGE_TIMEOUT = 30.0
-DEFAULT_SLOTS_PER_WORKER = 2
 LOST = "Lost the worker that trained this model ({error}); reload the page for a new one"
 
 
@@ -72,7 +71,7 @@ class MirroredTrainer:
 class RemoteExperiment(ExperimentProxy):
     """An experiment in a Dask worker, seen from the page (make one with ``proxy_class``)."""
 
-    def __init__(self, client, slots_per_worker: int = DEFAULT_SLOTS_PER_WORKER, **params) -> None:
+    def __init__(self, client, slots_per_worker: int, **params) -> None:
         super().__init__(**params)
         self.trainer = MirroredTrainer(self._wish)
         cls = self.experiment_class
