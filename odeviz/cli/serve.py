@@ -14,6 +14,8 @@ from pathlib import Path
 from ..runtime import DATA_ROOT_VARIABLE
 from .common import EXIT_OK, UsageError
 
+DEFAULT_SLOTS_PER_WORKER = 2  # experiments training at once on each Dask worker
+
 DEFAULT_MAX_SESSIONS = 60  # a class, each with a tab or two; every session trains on the same cores
 
 
@@ -77,6 +79,7 @@ def _serve(args: argparse.Namespace) -> int:
         raise UsageError(f"--port must be between 1 and 65535, not {args.port}")
     if args.max_sessions < 1:
         raise UsageError(f"--max-sessions must be at least 1, not {args.max_sessions}")
+    _check_placement(args)
     _offer_data_root(args.data_root)
 
     import panel as pn
@@ -105,15 +108,47 @@ def _serve(args: argparse.Namespace) -> int:
             # A closed tab's session, and so its training thread, ends within ~5 s (Bokeh's default: ~30 s).
             check_unused_sessions_milliseconds=1000,
             unused_session_lifetime_milliseconds=4000,
+            num_procs=args.num_procs,
             **gate.server_options(),
         )
     except OSError as error:  # binding the port
         raise UsageError(_listen_error(error, args.address, args.port)) from None
     gate.install(server._tornado)
+    _place_experiments(args)  # after the fork of --num-procs: a Dask client does not survive a fork
     quiet_closed_tabs(server.io_loop.asyncio_loop)
     server.start()
     server.io_loop.start()  # until Ctrl-C (Panel's SIGINT handler stops the loop)
     return EXIT_OK
+
+
+def _check_placement(args: argparse.Namespace) -> None:
+    if args.num_procs < 1:
+        raise UsageError(f"--num-procs must be at least 1, not {args.num_procs}")
+    if args.workers is not None and args.workers < 1:
+        raise UsageError(f"--workers must be at least 1, not {args.workers}")
+    if args.training_slots < 1:
+        raise UsageError(f"--training-slots must be at least 1, not {args.training_slots}")
+    if args.workers and args.scheduler:
+        raise UsageError("give --workers (start Dask workers here) or --scheduler (use a running cluster), not both")
+    if args.workers and args.num_procs > 1:
+        raise UsageError("several server processes (--num-procs) share one cluster: start it with `dask scheduler` "
+                         "and `dask worker`, and give its address with --scheduler instead of --workers")
+    if args.scheduler and not args.scheduler.startswith(("tcp://", "tls://", "inproc://", "ws://", "wss://")):
+        raise UsageError(f"--scheduler needs a Dask scheduler address such as tcp://HOST:8786, not {args.scheduler!r}")
+
+
+def _place_experiments(args: argparse.Namespace) -> None:
+    if not (args.workers or args.scheduler):
+        return
+    from .. import cluster
+
+    try:
+        client = cluster.use_workers(args.workers, args.scheduler, slots_per_worker=args.training_slots)
+    except OSError as error:
+        raise UsageError(f"cannot reach the Dask scheduler at {args.scheduler} ({error})") from None
+    workers = len(client.scheduler_info()["workers"])
+    print(f"odeviz: experiments train in {workers} Dask worker(s) at {client.scheduler.address}, "
+          f"at most {args.training_slots} at once on each", file=sys.stderr)
 
 
 def add_parsers(commands, train_experiments) -> None:
@@ -130,4 +165,15 @@ def add_parsers(commands, train_experiments) -> None:
     serve.add_argument("--data-root", default=os.environ.get(DATA_ROOT_VARIABLE) or None, metavar="DIR",
                        help="the folder whose data (such as MNIST) pages may open by a path typed in the page "
                             f"(default: ${DATA_ROOT_VARIABLE}, else none: pages take no server-side paths)")
+    serve.add_argument("--workers", type=int, default=None, metavar="N",
+                       help="train the pages' experiments in N Dask worker processes on this machine (default: "
+                            "threads in the server process); for a class")
+    serve.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                       help="train the pages' experiments on the running Dask cluster at this address (more machines)")
+    serve.add_argument("--training-slots", type=int, default=DEFAULT_SLOTS_PER_WORKER, metavar="K",
+                       help="experiments training at once on each worker; others wait their turn, shown in their "
+                            f"status line (default: {DEFAULT_SLOTS_PER_WORKER})")
+    serve.add_argument("--num-procs", type=int, default=1, metavar="P",
+                       help="server processes sharing the port (Bokeh forks them; Linux/macOS only; with --scheduler, "
+                            "not --workers; a page can follow only a session of its own process)")
     serve.set_defaults(run=_serve)

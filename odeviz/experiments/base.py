@@ -59,6 +59,12 @@ class Experiment(param.Parameterized):
     # Params that change what the loss adds up (a penalty's weight): after a change, a jump in the
     # loss is not a blow-up, so the recent losses it is compared with are forgotten.
     loss_params: tuple[str, ...] = ()
+    # What a stand-in for the experiment (a page's view of one in a Dask worker, a follower's
+    # read-only view; see ``proxy``) offers beyond start/pause/step/reset and the params: methods it
+    # forwards to the experiment by name, and methods that only set params, which it runs itself.
+    commands: tuple[str, ...] = ()
+    param_methods: tuple[str, ...] = ()
+    runs_remotely = True  # False: its page reads more than snapshots and history, so it stays in-process
 
     def __init__(self, *, build_later: bool = False, **params) -> None:
         super().__init__(**params)

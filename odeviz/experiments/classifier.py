@@ -113,6 +113,7 @@ class ClassifierExperiment(Experiment):
     restart_on = ("dataset", "noise", "samples", "augment", "width", "seed")
     snapshot_share = SNAPSHOT_SHARE
     loss_params = ("regularization",)
+    commands = ("add_probe", "clear_probes")
 
     def __init__(self, **params) -> None:
         self._probes: list[tuple[float, float]] = []  # only touched on the training thread

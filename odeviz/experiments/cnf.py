@@ -102,6 +102,7 @@ class CNFExperiment(Experiment):
     snapshot_interval = SNAPSHOT_PERIOD
     snapshot_share = DISPLAY_SHARE  # of the light pictures; the density grids space themselves
     loss_params = ("compare_planar",)
+    param_methods = ("use_points",)
 
     def __init__(self, **params) -> None:
         self._capacity: dict = {}

@@ -60,6 +60,8 @@ class Figure3Measurements:
 class Figure3Experiment(ClassifierExperiment):
     """A classifier whose solver cost is measured as it trains (the paper's Figure 3)."""
 
+    runs_remotely = False  # its page reads more than snapshots and history (measurements, a data folder)
+
     sweep_every = param.Integer(
         100, bounds=(0, 100_000), doc="while training, sweep the tolerances again every this many iterations (0: only when paused)"
     )

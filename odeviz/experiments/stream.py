@@ -65,6 +65,11 @@ class History:
         columns = {key: np.array([row.get(key, np.nan) for row in rows], dtype=float) for key in (rows[0] if rows else {})}
         return generation, columns
 
+    def rows(self, start: int) -> tuple[int, list[dict[str, float]]]:
+        """(generation, the rows from index ``start`` on), as rows: what a mirror appends."""
+        with self._lock:
+            return self.generation, [dict(row) for row in self._rows[start:]]
+
     def last(self) -> dict[str, float] | None:
         with self._lock:
             return dict(self._rows[-1]) if self._rows else None

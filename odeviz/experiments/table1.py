@@ -151,6 +151,8 @@ class Table1Snapshot:
 class Table1Experiment(Experiment):
     """MLP, ResNet, RK-Net and ODE-Net trained one after another on the same digits."""
 
+    runs_remotely = False  # its page reads more than snapshots and history (measurements, a data folder)
+
     models = param.ListSelector(default=list(MODELS), objects=list(MODELS), doc="the models to train, in table order")
     epochs = param.Integer(8, bounds=(1, 1000), doc="passes over the training images for each model")
     batch_size = param.Integer(32, bounds=(1, 4096), doc="images per training step")

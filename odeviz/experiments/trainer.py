@@ -83,6 +83,8 @@ class Trainer:
 
     snapshot_interval = 0.1
     snapshot_share: float | None = None
+    # Place in the line for a worker's training slot (1 = next); a trainer in this process never waits.
+    queue_position: int | None = None
 
     def __init__(self, experiment: Trainable, name: str = "odeviz-trainer", snapshot_interval: float | None = None,
                  snapshot_share: float | None = None) -> None:
@@ -105,6 +107,7 @@ class Trainer:
         self._refresh = False
         self._closing = False
         self._busy = False
+        self._iterating = False  # a training iteration is running (its token takes redraws in between)
         self._commands: deque[Callable[[], None]] = deque()
         self._token = CancelToken()
         self._thread: threading.Thread | None = None
@@ -172,9 +175,12 @@ class Trainer:
             self._wake()
 
     def refresh(self) -> None:
-        """Publish a fresh snapshot soon (e.g. after a tolerance change on a paused model)."""
+        """Publish a fresh snapshot soon (e.g. after a tolerance change on a paused model): while an
+        iteration runs, between two of its evaluations of f, so a knob never waits for training."""
         with self._cond:
             self._refresh = True
+            if self._iterating:
+                self._token.between(self._publish_between)
             self._wake()
 
     def close(self, timeout: float = 5.0) -> None:
@@ -244,11 +250,15 @@ class Trainer:
             try:
                 for command in commands:
                     command()
+                with self._cond:
+                    self._iterating = train
                 trained = self._iterate(token) if train else False
+                self._iterating = False
                 due = time.perf_counter() - self._last_snapshot >= self._snapshot_spacing()
                 if commands or refresh or (trained and (due or not continuous)):
                     self._publish(token)
             except Exception as error:  # a bug must not kill the thread and hang the page
+                self._iterating = False
                 log.exception("training thread error")
                 self._stop_with(StopReason.ERROR, f"Paused: unexpected error: {error}")
             with self._cond:
@@ -280,6 +290,19 @@ class Trainer:
         self.iteration += 1
         self.history.append({"iteration": self.iteration, **scalars, "seconds": time.perf_counter() - start})
         return True
+
+    def _publish_between(self) -> None:
+        """A snapshot in the middle of an iteration (the weights do not change during its solves);
+        the model's training mode is put back for the rest of the iteration."""
+        with self._cond:
+            self._refresh = False
+        model = getattr(self.experiment, "model", None)
+        training = model.training if model is not None else False
+        try:
+            self._publish(CancelToken())
+        finally:
+            if model is not None:
+                model.train(training)
 
     def _snapshot_spacing(self) -> float:
         """Seconds from the end of one snapshot to the next while training."""

@@ -43,10 +43,12 @@ class NonFiniteState(SolverError):
 
 
 class CancelToken:
-    """A flag one thread sets and the solver checks at every evaluation of f."""
+    """A flag one thread sets and the solver checks at every evaluation of f; also the place where
+    other work may be slipped in between two evaluations (:meth:`between`)."""
 
     def __init__(self) -> None:
         self._event = threading.Event()
+        self._between: Callable[[], None] | None = None
 
     def cancel(self) -> None:
         self._event.set()
@@ -54,6 +56,19 @@ class CancelToken:
     @property
     def cancelled(self) -> bool:
         return self._event.is_set()
+
+    def between(self, work: Callable[[], None]) -> None:
+        """Run ``work`` once, on the solving thread, before the next evaluation of f (a redraw that
+        must not wait for the running solve to end). A later call replaces work not yet run."""
+        self._between = work
+
+    def checkpoint(self) -> None:
+        """Called at every evaluation: raise if cancelled, else run any work slipped in."""
+        if self._event.is_set():
+            raise SolveCancelled("solve cancelled")
+        work, self._between = self._between, None
+        if work is not None:
+            work()
 
 
 @dataclass
@@ -91,8 +106,8 @@ class _CountedField(nn.Module):
         self.eval_times: list[float] = []
 
     def forward(self, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        if self.token is not None and self.token.cancelled:
-            raise SolveCancelled("solve cancelled")
+        if self.token is not None:
+            self.token.checkpoint()
         if self.forward_done:
             self.nfe_backward += 1
             count, phase = self.nfe_backward, "backward (adjoint)"

@@ -15,6 +15,7 @@ import param
 from bokeh.models import CustomJSTickFormatter
 
 from ..experiments import Experiment
+from ..experiments.proxy import ExperimentProxy
 from .text import escape_html, user_message
 
 
@@ -74,7 +75,7 @@ def log_slider(owner: param.Parameterized, name: str, low_exponent: int, high_ex
 class TrainingControls(pn.viewable.Viewer):
     """Train/Pause, Step and Reset for an experiment, plus its status line and failure message."""
 
-    experiment = param.ClassSelector(class_=Experiment)
+    experiment = param.ClassSelector(class_=(Experiment, ExperimentProxy))
     describe = param.Callable(doc="returns the page-specific part of the status line (HTML)")
 
     def __init__(self, **params) -> None:
@@ -104,12 +105,21 @@ class TrainingControls(pn.viewable.Viewer):
         running = trainer.running
         self.train_button.label = "Pause" if running else "Train"
         self.spinner.value = running
-        self.status.object = f"<b>Iteration {trainer.iteration}</b> · {self.describe()}{self._speed(running)}"
+        self.status.object = (f"<b>Iteration {trainer.iteration}</b>{self._queued(trainer.queue_position)} · "
+                              f"{self.describe()}{self._speed(running)}")
         if trainer.message != self._shown_message:
             self._shown_message = trainer.message
             self.alert.object, self.alert.visible = escape_html(trainer.message), bool(trainer.message)
             if trainer.message:
                 notify_error(trainer.message)
+
+    @staticmethod
+    def _queued(position: int | None) -> str:
+        """Where a session waits for its turn on a worker (sessions take turns: see experiments.host)."""
+        if not position:
+            return ""
+        place = "next" if position == 1 else f"number {position}"
+        return f" · <b class='odeviz-queued'>waiting for its turn on a worker: {place} in line</b>"
 
     def _speed(self, running: bool) -> str:
         """Training speed over the last couple of seconds, while training runs."""

@@ -13,8 +13,11 @@ from __future__ import annotations
 import panel as pn
 import param
 
+from .. import cluster
 from ..experiments import Experiment
+from ..experiments.proxy import ExperimentProxy
 from .controls import TrainingControls, log_slider
+from .live import FOLLOWING, ShareLive, follow_id, followed_experiment
 from .streaming import SessionStream
 
 SIDEBAR_WIDTH = 300
@@ -53,16 +56,21 @@ class ExperimentPage(pn.viewable.Viewer):
     intro = ""
     rows_period = 0.0  # > 0: history curves repaint at most this often (seconds)
 
-    experiment = param.ClassSelector(class_=Experiment, doc="the model layer this page shows")
+    experiment = param.ClassSelector(class_=(Experiment, ExperimentProxy), doc="the model layer this page shows "
+                                     "(or its stand-in: in a Dask worker, or another session's, followed)")
 
     def __init__(self, **params) -> None:
         if params.get("experiment") is None:
-            params["experiment"] = self.make_experiment()
-        if not isinstance(params["experiment"], self.experiment_class):
+            params["experiment"] = followed_experiment(follow_id()) or self.make_experiment()
+        shown = params["experiment"]
+        if not issubclass(getattr(shown, "experiment_class", type(shown)), self.experiment_class):
             raise TypeError(f"{type(self).__name__} shows a {self.experiment_class.__name__}, "
-                            f"not a {type(params['experiment']).__name__}")
+                            f"not a {type(shown).__name__}")
         super().__init__(**params)
-        self.stream = SessionStream(self.experiment, rows_period=self.rows_period)
+        self.following = getattr(self.experiment, "leader", None) is not None
+        self.share = None if self.following else ShareLive(self.experiment)
+        self.stream = SessionStream(self.experiment, rows_period=self.rows_period,
+                                    on_stop=self.share.close if self.share else None)
         self.figures = self.make_figures()
         self.controls = TrainingControls(experiment=self.experiment, describe=self._status)
         self.readout = pn.pane.HTML("", css_classes=["odeviz-readout"], sizing_mode="stretch_width")
@@ -77,14 +85,19 @@ class ExperimentPage(pn.viewable.Viewer):
             self.controls.status_line,
         )
         sidebar = pn.Column(pn.pane.Markdown("### Training"), self.controls, *self.settings(),
-                            width=SIDEBAR_WIDTH, styles=SIDEBAR_STYLE, margin=(5, 10))
+                            *([self.share] if self.share else []), width=SIDEBAR_WIDTH, styles=SIDEBAR_STYLE,
+                            margin=(5, 10))
+        if self.following:  # a read-only view: the knobs show the leader's values, and take none
+            for widget in sidebar.select(pn.widgets.Widget):
+                widget.disabled = True
         self._layout = pn.Row(sidebar, pn.Column(header, *self.plots()), sizing_mode="stretch_width")
         self.controls.update()
 
     # ---- what a page may override --------------------------------------------------------------
-    def make_experiment(self) -> Experiment:
-        """The experiment shown when none is given: made at once, its models built on its own thread."""
-        return self.experiment_class(build_later=True)
+    def make_experiment(self) -> Experiment | ExperimentProxy:
+        """The experiment shown when none is given: made at once, its models built where it trains
+        (its own thread here, or a Dask worker when ``odeviz serve --workers`` runs)."""
+        return cluster.make_experiment(self.experiment_class)
 
     def make_figures(self):
         return self.figures_class()
@@ -135,7 +148,10 @@ class ExperimentPage(pn.viewable.Viewer):
         return self
 
     def _status(self) -> str:
-        return PREPARING if self.stream.snapshot is None else self.describe()
+        text = PREPARING if self.stream.snapshot is None else self.describe()
+        if self.following:
+            return f"{FOLLOWING} · {text}"
+        return text + self.share.describe()
 
     def __panel__(self):
         self.stream.start()

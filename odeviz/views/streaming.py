@@ -9,6 +9,7 @@ from typing import Any, Callable
 
 import numpy as np
 import panel as pn
+from bokeh.events import ConnectionLost
 from panel.io.callbacks import PeriodicCallback
 
 from ..experiments import Experiment
@@ -27,8 +28,9 @@ class SessionStream:
     browser's CPU, more in software rendering), and curves need not move as often as pictures.
     """
 
-    def __init__(self, experiment: Experiment, rows_period: float = 0.0) -> None:
+    def __init__(self, experiment: Experiment, rows_period: float = 0.0, on_stop: Callable[[], None] | None = None) -> None:
         self.experiment = experiment
+        self._on_stop = on_stop
         self.trainer = experiment.trainer
         self.version, self.snapshot = 0, None
         self._generation = self.trainer.history.generation
@@ -86,11 +88,16 @@ class SessionStream:
             # and ~8 ms of work on the event loop, ten times a second), nor log.
             self._callback = PeriodicCallback(callback=self.poll, period=POLL_PERIOD_MS, background=True, log=False)
             self._callback.start()
-            if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
+            document = pn.state.curdoc
+            if document is not None and document.session_context is not None:
                 pn.state.on_session_destroyed(lambda _context: self.stop())
+                # A closed tab frees its training at once: Bokeh ends the session only seconds later.
+                document.on_event(ConnectionLost, lambda _event: self.stop())
 
     def stop(self) -> None:
         if self._callback is not None:
             self._callback.stop()
             self._callback = None
         self.experiment.close()  # ends its training thread and any work of its own (a sweep)
+        if self._on_stop is not None:
+            self._on_stop()

@@ -1,0 +1,152 @@
+"""A page's stand-in for an experiment that trains in a Dask worker (:class:`.host.ExperimentHost`).
+
+:class:`RemoteExperiment` has the experiment class's params (see :mod:`.proxy`); every change of one,
+and every start/pause/step/reset or command, is queued and sent in order. Its ``trainer`` is a
+:class:`MirroredTrainer`: a local mailbox and history filled by fetching from the actor, on the
+stand-in's own thread (never the server's event loop), once per read of the mailbox (the page's poll)
+and so never faster than the page draws; about once a second while the experiment is idle.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from .host import ExperimentHost
+from .proxy import ExperimentProxy
+from .stream import History, Mailbox
+from .trainer import TrainerState
+
+log = logging.getLogger(__name__)
+
+IDLE_FETCH_SECONDS = 1.0
+EXCHANGE_TIMEOUT = 30.0
+LOST = "Lost the worker that trained this model ({error}); reload the page for a new one"
+
+
+class _ReadMailbox(Mailbox):
+    """A mailbox that tells its owner each time it is read (a read is a wish for news)."""
+
+    def __init__(self, on_read) -> None:
+        super().__init__()
+        self._on_read = on_read
+
+    def newer_than(self, version: int):
+        self._on_read()
+        return super().newer_than(version)
+
+
+class MirroredTrainer:
+    """What a page reads of a remote trainer, as of the last fetch (plus the page's own last command)."""
+
+    def __init__(self, on_read) -> None:
+        self.mailbox = _ReadMailbox(on_read)
+        self.history = History()
+        self.iteration = 0
+        self.running = False
+        self.state = TrainerState.IDLE
+        self.message = ""
+        self.queue_position: int | None = None
+        self.idle = False
+        self.synced = threading.Event()  # set after every fetch
+
+    @property
+    def training(self) -> bool:
+        return self.running
+
+    def refresh(self) -> None:
+        """Nothing to do here: the remote experiment redraws itself when a param changes."""
+
+    def wait_idle(self, timeout: float = 60.0) -> bool:
+        """Block until a fetch finds the remote experiment idle (for tests and scripts)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.synced.clear()
+            self.mailbox.newer_than(0)  # ask for news
+            if self.synced.wait(max(0.0, deadline - time.monotonic())) and self.idle:
+                return True
+        return False
+
+
+class RemoteExperiment(ExperimentProxy):
+    """An experiment in a Dask worker, seen from the page (make one with ``proxy_class``)."""
+
+    def __init__(self, client, slots_per_worker: int, **params) -> None:
+        super().__init__(**params)
+        self.trainer = MirroredTrainer(self._wish)
+        cls = self.experiment_class
+        self._future = client.submit(ExperimentHost, f"{cls.__module__}:{cls.__name__}", self.knob_values(),
+                                     slots_per_worker, actor=True, pure=False)
+        self._cond = threading.Condition()
+        self._outbox: list[tuple] = []
+        self._wished = True
+        self._closing = False
+        self._seen = dict(version=0, rows_seen=0, generation=-1)
+        self.param.watch(lambda event: self.command("set", event.name, event.new), self.knob_names())
+        self._thread = threading.Thread(target=self._run, name=f"odeviz-remote-{cls.__name__}", daemon=True)
+        self._thread.start()
+
+    def command(self, name: str, *args, **kwargs) -> None:
+        if name in ("start", "pause", "reset"):  # the button shows the new state at once
+            self.trainer.running = name == "start"
+        with self._cond:
+            self._outbox.append((name, args, kwargs))
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+
+    def _wish(self) -> None:
+        with self._cond:
+            if not self._wished:
+                self._wished = True
+                self._cond.notify_all()
+
+    def _due(self, last: float) -> bool:
+        active = not self.trainer.idle or time.monotonic() - last >= IDLE_FETCH_SECONDS
+        return self._closing or bool(self._outbox) or self._wished and active
+
+    def _run(self) -> None:
+        try:
+            actor = self._future.result()
+            last = float("-inf")
+            while True:
+                with self._cond:
+                    while not self._due(last):
+                        self._cond.wait(IDLE_FETCH_SECONDS if self._wished else None)
+                    if self._closing:
+                        break
+                    commands, self._outbox, self._wished = self._outbox, [], False
+                news = actor.exchange(commands, **self._seen).result(EXCHANGE_TIMEOUT)
+                last = time.monotonic()
+                self._take(news)
+            actor.close().result(EXCHANGE_TIMEOUT)
+        except Exception as error:  # a worker died or the cluster went away: say so on the page
+            log.warning("remote experiment lost: %s", error, exc_info=True)
+            self.trainer.running, self.trainer.idle = False, True
+            self.trainer.message = LOST.format(error=error)
+            self.trainer.synced.set()
+        finally:
+            self._future.release()
+
+    def _take(self, news: dict) -> None:
+        trainer, seen = self.trainer, self._seen
+        if news["snapshot"] is not None:
+            seen["version"], snapshot = news["snapshot"]
+            trainer.mailbox.put(snapshot)
+        if news["generation"] != seen["generation"]:
+            trainer.history.clear()
+            seen["generation"], seen["rows_seen"] = news["generation"], 0
+        for row in news["rows"]:
+            trainer.history.append(row)
+        seen["rows_seen"] += len(news["rows"])
+        with self._cond:
+            current = not self._outbox  # else a command the page just gave is not reflected yet
+        if current:
+            trainer.running, trainer.queue_position = news["running"], news["queue_position"]
+            trainer.state, trainer.message = TrainerState(news["state"]), news["message"]
+            trainer.idle = news["idle"]
+        trainer.iteration = news["iteration"]
+        trainer.synced.set()

@@ -1,0 +1,177 @@
+"""A class on one server: experiments in Dask workers behind the page's stand-in (trained, paused and
+reset like a thread in this process), redraws that do not wait for the running iteration, training
+slots taken in turns and freed by a closed session, and read-only followers. A real LocalCluster
+(one worker process), real training; no Panel."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from odeviz import cluster
+from odeviz.experiments import ClassifierExperiment, ContinuityExperiment
+from odeviz.experiments.proxy import READ_ONLY, proxy_class
+from odeviz.experiments.registry import LIVE
+from odeviz.experiments.remote import RemoteExperiment
+from odeviz.numerics.solve import CancelToken, solve
+
+SLOTS = 1
+
+
+def wait_until(predicate, timeout: float = 60.0, interval: float = 0.05) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(interval)
+
+
+@pytest.fixture(scope="module")
+def client():
+    client = cluster.use_workers(workers=1, slots_per_worker=SLOTS)
+    yield client
+    cluster.stop_workers()
+
+
+@pytest.fixture(params=["thread", "actor"])
+def placed(request):
+    """Make experiments where the page would: a thread here, or a Dask actor (one worker, one slot)."""
+    made = []
+
+    def make(cls=ContinuityExperiment, **params):
+        if request.param == "thread":
+            experiment = cls(build_later=True, **params)
+        else:
+            experiment = proxy_class(RemoteExperiment, cls)(request.getfixturevalue("client"), SLOTS, **params)
+        made.append(experiment)
+        return experiment
+
+    yield make
+    for experiment in made:
+        experiment.close()
+
+
+def fresh(trainer, version: int = 0):
+    """The next snapshot newer than ``version`` (waiting for it), as (version, snapshot)."""
+    news = []
+    wait_until(lambda: news.append(trainer.mailbox.newer_than(version)) or news[-1] is not None)
+    return news[-1]
+
+
+def test_trains_pauses_and_resets_alike_on_a_thread_and_in_a_worker(placed):
+    experiment = placed(ContinuityExperiment, seed=3)
+    trainer = experiment.trainer
+    assert trainer.wait_idle(120)
+    version, first = fresh(trainer)
+    assert first.iteration == 0
+    experiment.start()
+    assert trainer.running  # the button turns to Pause at once, wherever training runs
+    # A page's poll reads the mailbox first (for a stand-in, the read is what asks the worker for news).
+    wait_until(lambda: trainer.mailbox.newer_than(version) is not None and len(trainer.history) >= 3)
+    experiment.pause()
+    assert not trainer.running
+    assert trainer.wait_idle(60)
+    stopped = trainer.iteration
+    time.sleep(0.5)
+    trainer.wait_idle(5)
+    assert trainer.iteration == stopped >= 3 and str(trainer.state) == "paused"
+    _, columns = trainer.history.since(0)
+    assert list(columns["iteration"]) == list(range(1, stopped + 1))
+    assert columns["loss"][-1] < columns["loss"][0]
+    experiment.learning_rate = 2e-3  # a knob mid-session reaches the experiment, wherever it is
+    experiment.rtol = 1e-5
+    _, redrawn = fresh(trainer, trainer.mailbox.newer_than(0)[0])
+    wait_until(lambda: fresh(trainer)[1].solver.rtol == 1e-5)
+    experiment.reset()
+    wait_until(lambda: trainer.wait_idle(1) and trainer.iteration == 0 and len(trainer.history) == 0)
+    assert str(trainer.state) == "idle"
+
+
+def test_a_bad_value_is_refused_in_words_before_it_leaves_the_page(client):
+    experiment = proxy_class(RemoteExperiment, ClassifierExperiment)(client, SLOTS, samples=64)
+    try:
+        with pytest.raises(ValueError, match="rtol must be a number"):
+            experiment.rtol = float("nan")
+        experiment.add_probe(float("inf"), 0.0)  # refused in the worker: its words come back as the message
+        wait_until(lambda: "finite coordinates" in experiment.trainer.message)
+    finally:
+        experiment.close()
+
+
+def test_work_slipped_between_evaluations_runs_inside_the_solve():
+    import torch
+
+    token, seen = CancelToken(), []
+    calls = []
+
+    def field(t, y):
+        calls.append(len(calls))
+        if len(calls) == 3:
+            token.between(lambda: seen.append(len(calls)))
+        return -y
+
+    solve(field, torch.ones(2), [0.0, 1.0], method="rk4", options={"step_size": 0.25}, token=token)
+    assert seen == [3]  # run once, at the evaluation after the one that asked, mid-solve
+
+
+def test_a_tolerance_change_redraws_without_waiting_for_the_running_iteration(make_experiment):
+    # Iterations of ~a second (4096 points, a wide field, a tight tolerance), pictures of a few points.
+    experiment = make_experiment(ClassifierExperiment, samples=4096, batch_size=4096, width=256, rtol=1e-6,
+                                 atol=1e-7)
+    trainer = experiment.trainer
+    experiment.start()
+    wait_until(lambda: len(trainer.history) >= 1)
+    wait_until(lambda: trainer._iterating)
+    rows, version = len(trainer.history), trainer.mailbox.newer_than(0)[0]
+    experiment.rtol = 1e-3
+    _, snapshot = fresh(trainer, version)
+    assert snapshot.solver.rtol == 1e-3
+    assert len(trainer.history) == rows  # drawn before the running iteration ended
+    experiment.pause()
+
+
+def test_sessions_take_turns_and_a_closed_one_frees_its_slot_at_once(client):
+    remote = proxy_class(RemoteExperiment, ContinuityExperiment)
+    first, second = remote(client, SLOTS, seed=1), remote(client, SLOTS, seed=2)
+    try:
+        for experiment in (first, second):
+            assert experiment.trainer.wait_idle(120)
+        first.start()
+        wait_until(lambda: (first.trainer.wait_idle(0.2) or True) and first.trainer.iteration >= 1)
+        second.start()
+        wait_until(lambda: (second.trainer.wait_idle(0.2) or True) and second.trainer.queue_position == 1)
+        assert second.trainer.running and second.trainer.iteration == 0  # it wants to train; it waits
+        first.close()
+        closed = time.monotonic()
+        wait_until(lambda: (second.trainer.wait_idle(0.1) or True) and second.trainer.iteration >= 1, timeout=10)
+        assert second.trainer.queue_position is None
+        assert time.monotonic() - closed < 2.0 + 1.5  # the slot within 2 s, plus one iteration on a loaded machine
+    finally:
+        first.close()
+        second.close()
+
+
+def test_a_follower_sees_the_leaders_snapshots_and_changes_nothing(make_experiment):
+    leader = make_experiment(ContinuityExperiment, seed=4)
+    live_id = LIVE.register(leader)
+    follower = LIVE.follow(live_id)
+    try:
+        assert LIVE.followers(live_id) == 1
+        leader.step(2)
+        leader.trainer.wait_idle(60)
+        version, snapshot = follower.trainer.mailbox.newer_than(0)
+        assert snapshot.iteration == 2 and snapshot is leader.trainer.mailbox.latest()
+        leader.rtol = 1e-5
+        assert follower.rtol == 1e-5  # its knobs show the leader's
+        for action in (follower.start, follower.reset, lambda: follower.step(1)):
+            with pytest.raises(ValueError, match="follows another session"):
+                action()
+        follower.learning_rate = 0.5  # a widget that slipped past its disabled state changes nothing
+        assert leader.learning_rate == 1e-2 and follower.learning_rate == 1e-2
+        assert READ_ONLY.startswith("This page follows")
+    finally:
+        follower.close()
+        LIVE.unregister(live_id)
+    assert LIVE.followers(live_id) == 0
+    with pytest.raises(ValueError, match="no live session"):
+        LIVE.follow(live_id)
