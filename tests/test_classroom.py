@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from odeviz import cluster
+from odeviz.experiments import placement as cluster
 from odeviz.experiments import ClassifierExperiment, ContinuityExperiment
 from odeviz.experiments.proxy import READ_ONLY, proxy_class
 from odeviz.experiments.registry import LIVE

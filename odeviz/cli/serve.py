@@ -140,7 +140,7 @@ def _check_placement(args: argparse.Namespace) -> None:
 def _place_experiments(args: argparse.Namespace) -> None:
     if not (args.workers or args.scheduler):
         return
-    from .. import cluster
+    from ..experiments import placement as cluster
 
     try:
         client = cluster.use_workers(args.workers, args.scheduler, slots_per_worker=args.training_slots)

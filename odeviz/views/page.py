@@ -13,7 +13,7 @@ from __future__ import annotations
 import panel as pn
 import param
 
-from .. import cluster
+from ..experiments import placement as cluster
 from ..experiments import Experiment
 from ..experiments.proxy import ExperimentProxy
 from .controls import TrainingControls, log_slider

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import logging
 
-from .experiments.base import Experiment
-from .experiments.proxy import proxy_class
-from .experiments.remote import RemoteExperiment
+from .base import Experiment
+from .proxy import proxy_class
+from .remote import RemoteExperiment
 
 log = logging.getLogger(__name__)
 
