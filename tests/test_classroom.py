@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from odeviz.experiments import placement as cluster
+from odeviz.experiments import placement
 from odeviz.experiments import ClassifierExperiment, ContinuityExperiment
 from odeviz.experiments.proxy import READ_ONLY, proxy_class
 from odeviz.experiments.registry import LIVE
@@ -28,9 +28,9 @@ def wait_until(predicate, timeout: float = 60.0, interval: float = 0.05) -> None
 
 @pytest.fixture(scope="module")
 def client():
-    client = cluster.use_workers(workers=1, slots_per_worker=SLOTS)
+    client = placement.use_workers(workers=1, slots_per_worker=SLOTS)
     yield client
-    cluster.stop_workers()
+    placement.stop_workers()
 
 
 @pytest.fixture(params=["thread", "actor"])

@@ -140,10 +140,10 @@ def _check_placement(args: argparse.Namespace) -> None:
 def _place_experiments(args: argparse.Namespace) -> None:
     if not (args.workers or args.scheduler):
         return
-    from ..experiments import placement as cluster
+    from ..experiments import placement
 
     try:
-        client = cluster.use_workers(args.workers, args.scheduler, slots_per_worker=args.training_slots)
+        client = placement.use_workers(args.workers, args.scheduler, slots_per_worker=args.training_slots)
     except OSError as error:
         raise UsageError(f"cannot reach the Dask scheduler at {args.scheduler} ({error})") from None
     workers = len(client.scheduler_info()["workers"])

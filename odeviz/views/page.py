@@ -13,7 +13,7 @@ from __future__ import annotations
 import panel as pn
 import param
 
-from ..experiments import placement as cluster
+from ..experiments import placement
 from ..experiments import Experiment
 from ..experiments.proxy import ExperimentProxy
 from .controls import TrainingControls, log_slider
@@ -97,7 +97,7 @@ class ExperimentPage(pn.viewable.Viewer):
     def make_experiment(self) -> Experiment | ExperimentProxy:
         """The experiment shown when none is given: made at once, its models built where it trains
         (its own thread here, or a Dask worker when ``odeviz serve --workers`` runs)."""
-        return cluster.make_experiment(self.experiment_class)
+        return placement.make_experiment(self.experiment_class)
 
     def make_figures(self):
         return self.figures_class()
