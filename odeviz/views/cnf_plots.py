@@ -24,10 +24,13 @@ HISTORY_COLUMNS = ("iteration", "nll", *(f"nll_planar_{k}" for k in PLANAR_BANK)
 X_LABEL, Y_LABEL = "x₁ (data units)", "x₂"
 
 
+IMAGE_COLUMNS = ("image", "x", "y", "dw", "dh")
+
+
 # ---- pure: snapshot -> columns ---------------------------------------------------------------
 def image_columns(values: np.ndarray, extent) -> dict[str, list]:
     x0, x1, y0, y1 = extent
-    return {"image": [values], "x": [x0], "y": [y0], "dw": [x1 - x0], "dh": [y1 - y0]}
+    return dict(zip(IMAGE_COLUMNS, ([values], [x0], [y0], [x1 - x0], [y1 - y0])))
 
 
 def point_columns(points: np.ndarray) -> dict[str, np.ndarray]:
@@ -89,6 +92,9 @@ class CNFFigures:
 
     def _image(self, fig, name: str, source, colorbar_title: str | None = None, tip: str = "p(x)"):
         mapper = self.mappers[name] = LinearColorMapper(palette=Viridis256, low=0.0, high=1.0)
+        # The page is drawn before its first picture comes: BokehJS cannot build an image glyph whose
+        # source lacks its columns, and the whole page would fail to render.
+        source.data = {column: [] for column in IMAGE_COLUMNS}
         renderer = fig.image(image="image", x="x", y="y", dw="dw", dh="dh", source=source, color_mapper=mapper)
         figures.hover(fig, [renderer], [("x₁", "$x{0.00}"), ("x₂", "$y{0.00}"), (tip, "@image{0.000}")])
         if colorbar_title:
