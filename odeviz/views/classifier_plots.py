@@ -104,9 +104,9 @@ def titles(snapshot: ClassifierSnapshot, field_index: int) -> dict[str, str]:
     t = snapshot.field_times[field_index]
     augmented = f", {snapshot.augment} augmented dim{'s' if snapshot.augment > 1 else ''} at 0" if snapshot.augment else ""
     return {
-        "field": f"Vector field f(h, t) and the data at t = {t:.1f}{augmented}",
-        "trajectories": f"Trajectories h(t), t = 0 → 1 ({snapshot.solver.method}: {snapshot.nfe_forward} evaluations)",
-        "decision": f"Decision map: accuracy {100 * snapshot.accuracy:.1f} % on {len(snapshot.labels)} points",
+        "field": f"Field f(h, t) and the data at t = {t:.1f}{augmented}",
+        "trajectories": f"Trajectories h(t), t: 0 → 1 ({snapshot.solver.method}, {snapshot.nfe_forward} evaluations)",
+        "decision": f"Decision map: {100 * snapshot.accuracy:.1f} % of {len(snapshot.labels)} right",
     }
 
 

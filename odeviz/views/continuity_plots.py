@@ -101,9 +101,10 @@ TRAJECTORY_FIELDS = {"resnet": ("resnet_depth", "resnet_states"), "ode": ("ode_t
 def titles(snapshot: ContinuitySnapshot) -> dict[str, str]:
     blocks = f"{snapshot.depth} residual block{'s' if snapshot.depth > 1 else ''}"
     return {
-        "resnet": f"ResNet: {blocks}, each a discrete step",
-        "ode": f"ODE-Net: drawing it, {snapshot.solver.method} evaluated f {snapshot.nfe_forward} times",
-        "euler": f"ResNet = Euler, L = {snapshot.depth}: max |Δh(1)| = {snapshot.euler_deviation:.1e}",
+        "resnet": f"ResNet: {blocks}, discrete steps",
+        # This picture's own solve (all inputs), not the training batch's NFE-F of the status line.
+        "ode": f"ODE-Net: {snapshot.solver.method} drew this with {snapshot.nfe_forward} evaluations",
+        "euler": f"Euler, L = {snapshot.depth}: max |Δh(1)| = {snapshot.euler_deviation:.1e}",
         "learned": f"What each model learned: {snapshot.target}",
     }
 

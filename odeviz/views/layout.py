@@ -25,6 +25,7 @@ GRID_CSS = f"""
   gap: 4px 8px;
   width: 100%;
 }}
+:host > *, .bk-Figure, .bk-panel-models-layout-Column {{ width: 100% !important; height: 100% !important; min-width: 0; }}
 """
 INTRO_CSS = f"""
 :host {{ height: calc({INTRO_LINES} * 1.45em + 4px); overflow-y: auto; font-size: 13px; line-height: 1.45;

@@ -80,7 +80,7 @@ class ExperimentPage(pn.viewable.Viewer):
     # ---- the frame: header, sidebar, grid of plots, presenter mode, keyboard ------------------
     def _build_frame(self) -> None:
         self.presenter_toggle = pn.widgets.Toggle.from_param(
-            self.param.presenting, name="Presenter mode", button_type="default", width=140, margin=(6, 5),
+            self.param.presenting, name="Presenter mode", width=140, margin=(6, 5),
             css_classes=["odeviz-present"])
         self.keys = layout.KeyboardShortcuts()
         self.keys.param.watch(lambda _event: self._on_shortcut(self.keys.action), "presses")
