@@ -28,6 +28,8 @@ def boxes(page) -> list[dict]:
 @pytest.mark.parametrize("slug", SLUGS)
 def test_page_fits_a_projector_and_stays_put_when_training(server, chromium, slug):
     page = chromium.page
+    failed: list[str] = []
+    page.on("requestfailed", lambda request: failed.append(request.url))
     page.set_viewport_size(VIEWPORT)
     page.goto(server + slug)
     page.wait_for_selector("text=Iteration 0", timeout=600_000)
@@ -49,4 +51,4 @@ def test_page_fits_a_projector_and_stays_put_when_training(server, chromium, slu
     page.screenshot(path=str(REPO / "assets" / f"{slug}.png"))
     page.keyboard.press(" ")  # Space again = Pause
     page.wait_for_selector("button:has-text('Train')", timeout=30_000)
-    assert not chromium.errors
+    assert not chromium.errors, f"console errors {chromium.errors[:3]}, failed requests {failed[:5]}"
