@@ -8,6 +8,7 @@ from bokeh.events import Tap
 from ..experiments import ClassifierExperiment
 from .classifier_plots import ClassifierFigures
 from .controls import linked_input, log_slider, reporting_errors
+from .layout import fill_cell, plot_grid
 from .page import ExperimentPage, plot, solver_widgets
 
 INTRO = """
@@ -56,6 +57,10 @@ class ClassifierPageBase(ExperimentPage):
 class ClassifierPage(ClassifierPageBase):
     """A 2-D ODE-Net classifier trained live: its field, its flow and its decision map."""
 
+    summary = (
+        "An ODE-Net classifies by moving the plane: watch its flow pull two moons apart, and why two nested circles need an extra dimension."
+    )
+
     figures_class = ClassifierFigures
     title = "ODE-Net classifier: a flow that separates classes"
     intro = INTRO
@@ -67,7 +72,7 @@ class ClassifierPage(ClassifierPageBase):
         self.time = pn.widgets.DiscretePlayer(
             label="time t", options=[0.0], value=0.0, interval=400, loop_policy="loop", show_loop_controls=False,
             visible_buttons=["slower", "previous", "play", "pause", "next", "faster"], css_classes=["odeviz-time"],
-            width=330, margin=(0, 10),
+            sizing_mode="stretch_width", margin=(0, 10),
         )
         self.time.param.watch(lambda _event: self._show_time(), "value")
         self.figures.figures["decision"].on_event(
@@ -81,8 +86,8 @@ class ClassifierPage(ClassifierPageBase):
 
     def plots(self) -> list:
         figures = self.figures.figures
-        field = pn.Column(self.time, plot(figures["field"]), margin=(0, 4))
-        return [pn.FlexBox(field, *(plot(figures[name]) for name in ("trajectories", "decision", "loss", "nfe")))]
+        field = fill_cell(self.time, plot(figures["field"]))
+        return [plot_grid(field, *(plot(figures[name]) for name in ("trajectories", "decision", "loss", "nfe")))]
 
     # ---- drawing --------------------------------------------------------------------------
     def _field_index(self, snapshot) -> int:

@@ -17,7 +17,7 @@ from . import figures
 from .arrows import SEGMENTS_PER_ARROW, arrow_segments
 from .figures import ODE_COLOR, RESNET_COLOR, nfe_figure
 
-SQUARE = 300  # frame size in pixels of the plane plots (equal scales on both axes)
+SQUARE = 300  # nominal frame side of the plane plots, px: the arrows' length (figures scale, arrows with them)
 CLASS_COLORS = (ODE_COLOR, RESNET_COLOR)  # class 0 blue, class 1 orange, everywhere
 PROBE_COLOR = "#111111"
 MAX_DRAWN = 300  # trajectories drawn per frame (evenly spaced over the data); selected ones always
@@ -104,9 +104,9 @@ def titles(snapshot: ClassifierSnapshot, field_index: int) -> dict[str, str]:
     t = snapshot.field_times[field_index]
     augmented = f", {snapshot.augment} augmented dim{'s' if snapshot.augment > 1 else ''} at 0" if snapshot.augment else ""
     return {
-        "field": f"Vector field f(h, t) and the data at t = {t:.1f}{augmented}",
-        "trajectories": f"Trajectories h(t), t = 0 → 1 ({snapshot.solver.method}: {snapshot.nfe_forward} evaluations)",
-        "decision": f"Decision map: accuracy {100 * snapshot.accuracy:.1f} % on {len(snapshot.labels)} points",
+        "field": f"Field f(h, t) and the data at t = {t:.1f}{augmented}",
+        "trajectories": f"Trajectories h(t), t: 0 → 1 ({snapshot.solver.method}, {snapshot.nfe_forward} evaluations)",
+        "decision": f"Decision map: {100 * snapshot.accuracy:.1f} % of {len(snapshot.labels)} right",
     }
 
 
@@ -114,7 +114,6 @@ def titles(snapshot: ClassifierSnapshot, field_index: int) -> dict[str, str]:
 def plane_figure(title: str, labels: tuple[str, str], x_range=None, y_range=None, tools: str = figures.TOOLS):
     fig = figures.figure(title, *labels, x_range=x_range or Range1d(-3, 3), y_range=y_range or Range1d(-3, 3),
                          tools=tools)
-    fig.frame_width = fig.frame_height = SQUARE
     return fig
 
 
@@ -166,14 +165,16 @@ class ClassifierFigures(figures.HistoryPlots):
         for label, source in enumerate(self.trajectories):
             fig.line("x", "y", source=source, color=CLASS_COLORS[label], alpha=0.35, line_width=1.2,
                      legend_label=f"class {label}")
-        fig.line("x", "y", source=self.highlight_source, color="#111111", line_width=2.5, alpha=0.9,
-                 legend_label="selected in the map")
-        fig.line("x", "y", source=self.probe_paths, color=PROBE_COLOR, line_width=2, line_dash="dashed",
-                 legend_label="probes (tap the map)")
+        selected = fig.line("x", "y", source=self.highlight_source, color="#111111", line_width=2.5, alpha=0.9,
+                            legend_label="selected in the map")
+        probes = fig.line("x", "y", source=self.probe_paths, color=PROBE_COLOR, line_width=2, line_dash="dashed",
+                          legend_label="probes (tap the map)")
         ends = fig.scatter("x", "y", source=self.ends, color=self.class_colors, size=4, line_color=None)
         self._probe_markers(fig, "end")
         figures.hover(fig, [ends], [("class", "@label"), ("h(1)", "(@x{0.00}, @y{0.00})"), ("P(class 1)", "@p{0.000}")])
-        figures.style_legend(fig, "top_left")
+        figures.style_legend(fig, "above")
+        for renderer in (selected, probes):
+            figures.always_in_legend(fig, renderer)
         return fig
 
     def _decision(self):
@@ -186,7 +187,8 @@ class ClassifierFigures(figures.HistoryPlots):
         figures.hover(fig, [data], [("input", "(@x{0.00}, @y{0.00})"), ("class", "@label"), ("P(class 1)", "@p{0.000}")])
         figures.hover(fig, [probes], [("probe", "@probe"), ("input", "(@x{0.00}, @y{0.00})"), ("P(class 1)", "@p{0.000}")])
         fig.add_layout(ColorBar(color_mapper=colors, title="P(class 1)", width=10, title_text_font_size="11px"), "right")
-        figures.style_legend(fig, "bottom_right")
+        figures.style_legend(fig, "above")
+        figures.always_in_legend(fig, probes)
         return fig
 
     def _loss(self):
@@ -207,14 +209,15 @@ class ClassifierFigures(figures.HistoryPlots):
     # ---- updates (on the session's event loop) --------------------------------------------
     # Sources, titles and ranges a frame leaves unchanged are not sent again (figures.refill).
     def show(self, snapshot: ClassifierSnapshot, field_index: int, highlighted: Sequence[int] = ()) -> None:
-        low, high = snapshot.box
+        low, high = figures.padded(*snapshot.box)
         for axis in self.box:
             if (axis.start, axis.end) != (low, high):  # the box grows in steps: redraw only then
                 axis.update(start=low, end=high)
         decision = self.figures["decision"]
-        if (decision.x_range.start, decision.x_range.end) != snapshot.input_box:
+        low, high = figures.padded(*snapshot.input_box)  # a probe at the edge shows whole
+        if (decision.x_range.start, decision.x_range.end) != (low, high):
             for axis in (decision.x_range, decision.y_range):
-                axis.update(start=snapshot.input_box[0], end=snapshot.input_box[1])
+                axis.update(start=low, end=high)
         self.speed_colors.high = max(float(np.hypot(snapshot.field_u, snapshot.field_v).max()), 1e-6)
         for label, source in enumerate(self.trajectories):
             figures.refill(source, trajectory_columns(snapshot, label))

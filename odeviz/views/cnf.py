@@ -8,7 +8,11 @@ from ..data.densities import DENSITY_TARGETS, MIN_POINTS, parse_points
 from ..experiments import CNFExperiment
 from .cnf_plots import CNFFigures, frame_label
 from .controls import linked_input, log_slider, reporting_errors
+from .layout import plot_grid
 from .page import ExperimentPage, plot, solver_widgets
+
+# The grid, by rows: first what the time slider drives, then the losses, then the rest.
+GRID_ORDER = ("transform", "paths", "log_density", "nll", "capacity", "target", "samples", "planar", "nfe")
 
 INTRO = """
 **A continuous normalizing flow** moves points along an ODE, dz/dt = f(z, t). Following the flow, the
@@ -22,6 +26,10 @@ layers learn the same data: compare their losses against capacity.
 
 class CNFPage(ExperimentPage):
     """A CNF and planar flows learning one 2-D density, streamed while they train."""
+
+    summary = (
+        "Continuous normalizing flows: a Gaussian bends into a target density over time (Figure 5), against planar flows of growing depth (Figure 4); draw your own density."
+    )
 
     experiment_class, figures_class = CNFExperiment, CNFFigures
     title = "Continuous normalizing flows: density transforms"
@@ -42,8 +50,9 @@ class CNFPage(ExperimentPage):
         self._count_drawn()
 
     def plots(self) -> list:
-        multiples = pn.Row(*(plot(figure, margin=(0, 2)) for figure in self.figures.small_figures))
-        return [pn.Row(self.player, self.time_label), multiples, *super().plots()]
+        multiples = pn.Row(*(pn.pane.Bokeh(figure, margin=(0, 2)) for figure in self.figures.small_figures))
+        grid = plot_grid(*(plot(self.figures.figures[name]) for name in GRID_ORDER))
+        return [pn.Row(self.player, self.time_label, height=46), multiples, grid]
 
     def settings(self) -> list:
         experiment, widget = self.experiment, pn.widgets

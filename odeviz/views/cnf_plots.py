@@ -14,8 +14,7 @@ from ..experiments.cnf import PLANAR_BANK, CNFSnapshot
 from . import figures
 from .figures import ODE_COLOR, RESNET_COLOR, TARGET_COLOR
 
-SQUARE = 250  # frame side of the 2-D plots, px
-SMALL = 128  # frame side of the small multiples
+SMALL = 100  # frame side of the small multiples, px
 SMALL_FRACTIONS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 LOG_DENSITY_SPAN = 8.0  # nats below the peak that the log-density colour scale shows
 PLANAR_COLORS = {2: "#ffc078", 8: "#f76707", 32: "#a33a00"}
@@ -86,9 +85,7 @@ class CNFFigures:
 
     # -- builders
     def _square(self, title: str, **kwargs):
-        fig = figures.figure(title, X_LABEL, Y_LABEL, x_range=self.x_range, y_range=self.y_range, **kwargs)
-        fig.frame_width = fig.frame_height = SQUARE
-        return fig
+        return figures.figure(title, X_LABEL, Y_LABEL, x_range=self.x_range, y_range=self.y_range, **kwargs)
 
     def _image(self, fig, name: str, source, colorbar_title: str | None = None, tip: str = "p(x)"):
         mapper = self.mappers[name] = LinearColorMapper(palette=Viridis256, low=0.0, high=1.0)
@@ -112,7 +109,8 @@ class CNFFigures:
         fig.add_tools(self.draw_tool)
         fig.toolbar.active_tap = self.draw_tool
         figures.hover(fig, [drawn], [("x₁", "@x{0.00}"), ("x₂", "@y{0.00}")])
-        figures.style_legend(fig, "top_left")
+        figures.style_legend(fig, "above")
+        figures.always_in_legend(fig, drawn)
         return fig
 
     def _log_density(self):
@@ -125,7 +123,7 @@ class CNFFigures:
         fig.scatter("x", "y", source=self.sources["target"], size=2.5, color="#ced4da", legend_label="target")
         fig.scatter("x", "y", source=self.sources["samples"], size=2.5, color=ODE_COLOR, alpha=0.6,
                     legend_label="CNF samples")
-        figures.style_legend(fig, "top_left")
+        figures.style_legend(fig, "above")
         return fig
 
     def _transform(self):
@@ -133,7 +131,7 @@ class CNFFigures:
         self._image(fig, "transform", self.sources["transform"], "p_t(x)", tip="p_t(x)")
         fig.scatter("x", "y", source=self.sources["transform_particles"], size=2, color="white", alpha=0.7,
                     legend_label="particles")
-        figures.style_legend(fig, "top_left")
+        figures.style_legend(fig, "above")
         return fig
 
     def _paths(self):
@@ -146,7 +144,7 @@ class CNFFigures:
         fig.scatter("x", "y", source=self.sources["path_particles"], size=5, color=ODE_COLOR, line_color="white",
                     legend_label="particles at t")
         figures.hover(fig, [tails], [("x₁", "@x0{0.00}"), ("x₂", "@y0{0.00}"), ("speed", "@speed{0.00}")])
-        figures.style_legend(fig, "top_left")
+        figures.style_legend(fig, "above")
         return fig
 
     def _planar(self):
@@ -154,13 +152,12 @@ class CNFFigures:
         self._image(fig, "planar", self.sources["planar"], tip="log p(x)")
         fig.scatter("x", "y", source=self.sources["planar_samples"], size=2, color="white", alpha=0.6,
                     legend_label="planar samples")
-        figures.style_legend(fig, "top_left")
+        figures.style_legend(fig, "above")
         return fig
 
     def _small(self, index: int):
         fig = figures.figure(frame_label(SMALL_FRACTIONS[index]), "", "", x_range=self.x_range, y_range=self.y_range,
-                             tools="")
-        fig.frame_width = fig.frame_height = SMALL
+                             tools="", sizing_mode="fixed", frame_width=SMALL, frame_height=SMALL)
         fig.toolbar_location = None
         fig.axis.visible = False
         fig.grid.visible = False
@@ -190,7 +187,8 @@ class CNFFigures:
             fig.line("capacity", "nll", source=source, color=color, line_width=2, legend_label=label)
             renderers.append(fig.scatter("capacity", "nll", source=source, color=color, size=8, legend_label=label))
         figures.hover(fig, renderers, [("capacity", "@capacity"), ("NLL", "@nll{0.000}")])
-        figures.style_legend(fig, "top_right")
+        fig.x_range.range_padding = fig.y_range.range_padding = 0.25  # no point squeezed into a corner
+        figures.style_legend(fig, "above")
         return fig
 
     # -- updates (on the session's event loop). Each sends only what changed: the browser redraws

@@ -23,6 +23,10 @@ Hover a trajectory or an input, or select inputs in the learned map, to follow t
 class ContinuityPage(ExperimentPage):
     """Figure 1 come alive: ResNet and ODE-Net trained side by side, streamed while they learn."""
 
+    summary = (
+        "A ResNet's layers become an ODE's time: Euler steps converge to the ODE-Net, the solver's evaluation points appear as circles, and trajectories that cannot cross need augmenting."
+    )
+
     experiment_class, figures_class = ContinuityExperiment, ContinuityFigures
     title = "ResNet → ODE-Net: depth becomes time"
     intro = INTRO

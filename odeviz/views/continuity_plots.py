@@ -55,6 +55,13 @@ def evaluation_columns(snapshot: ContinuitySnapshot) -> dict[str, np.ndarray]:
     return point_columns(snapshot.eval_times[inside], snapshot.eval_states[inside], snapshot.inputs)
 
 
+def evaluation_style(times: int, clear_up_to: int = 24) -> dict:
+    """Circles that stay circles: past ``clear_up_to`` evaluation times (tight tolerances) they get
+    smaller and fainter instead of merging into black bands."""
+    crowding = min(1.0, clear_up_to / max(times, 1))
+    return {"size": 2.5 + 2.5 * crowding, "line_alpha": 0.25 + 0.75 * crowding, "fill_alpha": 0.5 + 0.5 * crowding}
+
+
 def arrow_columns(snapshot: ContinuitySnapshot, length_px: float = 14.0, head_px: float = 4.5):
     """dh/dt = f(t, h) as arrows of one on-screen length along (1, f) in the (t, h) plane: the drawn
     slopes are the true slopes of the trajectories (see :mod:`.arrows`)."""
@@ -94,9 +101,10 @@ TRAJECTORY_FIELDS = {"resnet": ("resnet_depth", "resnet_states"), "ode": ("ode_t
 def titles(snapshot: ContinuitySnapshot) -> dict[str, str]:
     blocks = f"{snapshot.depth} residual block{'s' if snapshot.depth > 1 else ''}"
     return {
-        "resnet": f"ResNet: {blocks}, each a discrete step",
-        "ode": f"ODE-Net: {snapshot.solver.method} evaluated f {snapshot.nfe_forward} times",
-        "euler": f"ResNet = Euler, L = {snapshot.depth}: max |Δh(1)| = {snapshot.euler_deviation:.1e}",
+        "resnet": f"ResNet: {blocks}, discrete steps",
+        # This picture's own solve (all inputs), not the training batch's NFE-F of the status line.
+        "ode": f"ODE-Net: {snapshot.solver.method} drew this with {snapshot.nfe_forward} evaluations",
+        "euler": f"Euler, L = {snapshot.depth}: max |Δh(1)| = {snapshot.euler_deviation:.1e}",
         "learned": f"What each model learned: {snapshot.target}",
     }
 
@@ -153,10 +161,11 @@ class ContinuityFigures(figures.HistoryPlots):
         lines = self._draw_trajectories(fig, "ode", line_width=2)
         circles = fig.scatter("t", "h", source=self.evaluations, size=5, fill_color="white", line_color="#333333",
                               legend_label="evaluations of f")
+        self.evaluation_marks = circles.glyph
         figures.hover(fig, [circles, lines], TRAJECTORY_TIPS)
         figures.hover(fig, [arrows], [("t", "@t{0.00}"), ("h", "@h{0.00}"), ("dh/dt", "@dhdt{0.000}")])
         figures.input_colorbar(fig)
-        figures.style_legend(fig, "bottom_left")
+        figures.style_legend(fig, "above")
         self.field_legend = fig.legend[0].items[0]
         return fig
 
@@ -167,7 +176,7 @@ class ContinuityFigures(figures.HistoryPlots):
         lines = self._draw_trajectories(fig, "euler", line_width=1.5, line_dash="dashed", legend_label="Euler, L steps")
         steps = fig.scatter("t", "h", source=self.euler_points, color=figures.input_colors(), size=4)
         figures.hover(fig, [steps, lines], TRAJECTORY_TIPS)
-        figures.style_legend(fig, "bottom_left")
+        figures.style_legend(fig, "above")
         return fig
 
     def _learned(self):
@@ -205,6 +214,7 @@ class ContinuityFigures(figures.HistoryPlots):
         self.resnet_points.data = point_columns(snapshot.resnet_depth, snapshot.resnet_states, snapshot.inputs)
         self.euler_points.data = point_columns(snapshot.euler_times, snapshot.euler_states, snapshot.inputs)
         self.evaluations.data = evaluation_columns(snapshot)
+        self.evaluation_marks.update(**evaluation_style(len(np.unique(snapshot.eval_times))))
         self.arrows.data = arrow_columns(snapshot)
         for name, columns in learned_map_columns(snapshot).items():
             self.learned[name].data = columns

@@ -25,6 +25,10 @@ Sweeps run when training pauses and every few iterations while it trains.
 class Figure3Page(ClassifierPageBase):
     """Figure 3 of the paper, reproduced from live measurements of a classifier this page trains."""
 
+    summary = (
+        "What the solver costs (the paper's Figure 3): tolerance against evaluations, error and time; the adjoint's backward pass; NFE growing over training; memory O(1)."
+    )
+
     experiment_class, figures_class = Figure3Experiment, Figure3Figures
     title = "Figure 3: what the ODE solver costs"
     intro = INTRO

@@ -16,13 +16,13 @@ import param
 from ..experiments import placement
 from ..experiments import Experiment
 from ..experiments.proxy import ExperimentProxy
+from . import layout
 from .controls import TrainingControls, log_slider
+from .figures import present
 from .live import FOLLOWING, ShareLive, follow_id, followed_experiment
 from .streaming import SessionStream
 
 SIDEBAR_WIDTH = 300
-SIDEBAR_STYLE = {"background": "#f6f7f9", "border-radius": "6px"}
-INTRO_STYLE = {"max-width": "1100px", "color": "#444"}
 PREPARING = "<i class='odeviz-preparing'>preparing the models and the first picture…</i>"
 UNTRAINED = "untrained: press <b>Train</b> or <b>Step</b>"
 
@@ -44,7 +44,8 @@ def solver_widgets(experiment: Experiment) -> list:
 
 
 def plot(figure, margin=(0, 4)) -> pn.pane.Bokeh:
-    return pn.pane.Bokeh(figure, margin=margin)
+    """A figure as a cell of the page's grid: it fills the cell."""
+    return pn.pane.Bokeh(figure, margin=margin, sizing_mode="stretch_both")
 
 
 class ExperimentPage(pn.viewable.Viewer):
@@ -53,11 +54,13 @@ class ExperimentPage(pn.viewable.Viewer):
     experiment_class: type[Experiment] = Experiment
     figures_class: type = object
     title = ""
+    summary = ""  # one line on what the page teaches, for the index
     intro = ""
     rows_period = 0.0  # > 0: history curves repaint at most this often (seconds)
 
     experiment = param.ClassSelector(class_=(Experiment, ExperimentProxy), doc="the model layer this page shows "
                                      "(or its stand-in: in a Dask worker, or another session's, followed)")
+    presenting = param.Boolean(default=False, doc="presenter mode: no sidebar or intro, larger type and lines")
 
     def __init__(self, **params) -> None:
         if params.get("experiment") is None:
@@ -79,19 +82,44 @@ class ExperimentPage(pn.viewable.Viewer):
         self.stream.on_clear(self.on_clear)
         self.stream.on_poll(self.on_poll)
         self.setup()
-        header = pn.Column(
-            pn.pane.Markdown(f"## {self.title}", margin=(0, 10)),
-            pn.pane.Markdown(self.intro, margin=(0, 10), styles=INTRO_STYLE),
-            self.controls.status_line,
-        )
-        sidebar = pn.Column(pn.pane.Markdown("### Training"), self.controls, *self.settings(),
-                            *([self.share] if self.share else []), width=SIDEBAR_WIDTH, styles=SIDEBAR_STYLE,
-                            margin=(5, 10))
-        if self.following:  # a read-only view: the knobs show the leader's values, and take none
-            for widget in sidebar.select(pn.widgets.Widget):
-                widget.disabled = True
-        self._layout = pn.Row(sidebar, pn.Column(header, *self.plots()), sizing_mode="stretch_width")
+        self._build_frame()
         self.controls.update()
+
+    # ---- the frame: header, sidebar, grid of plots, presenter mode, keyboard ------------------
+    def _build_frame(self) -> None:
+        self.presenter_toggle = pn.widgets.Toggle.from_param(
+            self.param.presenting, name="Presenter mode", width=140, margin=(6, 5),
+            css_classes=["odeviz-present"])
+        self.keys = layout.KeyboardShortcuts()
+        self.keys.param.watch(lambda _event: self._on_shortcut(self.keys.action), "presses")
+        self._intro = layout.intro_box(self.intro)
+        title = pn.Row(pn.pane.Markdown(f"## {self.title}", margin=(0, 10)), pn.HSpacer(), self.presenter_toggle,
+                       layout.theme_link(), self.keys, sizing_mode="stretch_width", height=44)
+        header = pn.Column(title, self._intro, layout.reserve_status(self.controls.status_line),
+                           sizing_mode="stretch_width")
+        self._sidebar = pn.Column(pn.pane.Markdown("### Training"), self.controls, *self.settings(),
+                                  *([self.share] if self.share else []), width=SIDEBAR_WIDTH,
+                                  stylesheets=[layout.SIDEBAR_CSS], margin=(5, 10))
+        if self.following:  # a read-only view: the knobs show the leader's values, and take none
+            for widget in self._sidebar.select(pn.widgets.Widget):
+                widget.disabled = True
+        self._main = pn.Column(header, *self.plots(), sizing_mode="stretch_width")
+        self._layout = pn.Row(self._sidebar, self._main, sizing_mode="stretch_width")
+        self.presenting = self.presenting or layout.session_flag("present")
+
+    @param.depends("presenting", watch=True, on_init=False)
+    def _show_presenting(self) -> None:
+        presenting = self.presenting
+        self._sidebar.visible = self._intro.visible = not presenting
+        header = layout.PRESENTING_HEADER_PX if presenting else layout.HEADER_PX
+        self._main.styles = {**self._main.styles, "--odeviz-header": f"{header}px"}
+        for pane in self._layout.select(pn.pane.Bokeh):
+            present(pane.object, presenting)
+
+    def _on_shortcut(self, action: str) -> None:
+        """A key pressed in the page: the same as pressing the button it stands for."""
+        {"train": self.controls.train_button, "step": self.controls.step_button,
+         "reset": self.controls.reset_button}[action].clicks += 1
 
     # ---- what a page may override --------------------------------------------------------------
     def make_experiment(self) -> Experiment | ExperimentProxy:
@@ -110,8 +138,9 @@ class ExperimentPage(pn.viewable.Viewer):
         return []
 
     def plots(self) -> list:
-        """What goes below the header: by default every figure, wrapped to the width at hand."""
-        return [pn.FlexBox(*(plot(figure) for figure in self.figures.figures.values()))]
+        """What goes below the header: by default every figure, in a grid whose first two rows fill
+        the window (see :mod:`.layout`)."""
+        return [layout.plot_grid(*(plot(figure) for figure in self.figures.figures.values()))]
 
     def on_snapshot(self, snapshot) -> None:
         """Draw a new snapshot (never None)."""
@@ -132,7 +161,8 @@ class ExperimentPage(pn.viewable.Viewer):
         if last is None:
             return UNTRAINED
         return (
-            f"{self.describe_loss(last)} · <b>NFE-F {last['nfe_forward']:.0f}</b> · NFE-B {last['nfe_backward']:.0f} · "
+            f"{self.describe_loss(last)} · training solve <b>NFE-F {last['nfe_forward']:.0f}</b> · "
+            f"NFE-B {last['nfe_backward']:.0f} · "
             f"evaluations of f so far <b class='odeviz-total-nfe'>{history.total_nfe:,}</b>"
         )
 

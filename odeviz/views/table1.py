@@ -9,6 +9,7 @@ from ..experiments import Table1Experiment
 from ..experiments.table1 import MODEL_LABELS, MODELS
 from ..runtime import data_root, resolve_in_root
 from .controls import linked_input, log_slider, notify_error
+from .layout import plot_grid
 from .page import ExperimentPage, plot, solver_widgets
 from .table1_plots import Table1Figures, predictions_text
 from .text import escape_html
@@ -51,6 +52,10 @@ def _mnist_path(text: str) -> str | None:
 class Table1Page(ExperimentPage):
     """The table filling in live, learning curves, memory against depth, hidden states as images."""
 
+    summary = (
+        "The paper's Table 1 filled in live: MLP, ResNet, RK-Net and ODE-Net on digits, their errors, parameters and memory, and one digit's hidden state through depth and time."
+    )
+
     experiment_class, figures_class = Table1Experiment, Table1Figures
     title = "Table 1: MLP, ResNet, RK-Net and ODE-Net on digits"
     intro = INTRO
@@ -69,10 +74,13 @@ class Table1Page(ExperimentPage):
 
     def plots(self) -> list:
         hidden = self.figures.hidden_figures
+        digit = pn.Column(pn.pane.Bokeh(hidden["digit"]), self.predictions, width=200)
+        # The two strips side by side, equal in size, on one colour scale: the same digit through
+        # discrete blocks and through continuous time.
+        strips = pn.Row(digit, plot(hidden["resnet"]), plot(hidden["ode"]), sizing_mode="stretch_both")
         return [
-            pn.pane.Bokeh(self.figures.table, margin=(0, 10)),
-            *super().plots(),
-            pn.FlexBox(pn.Column(plot(hidden["digit"]), self.predictions), plot(hidden["resnet"]), plot(hidden["ode"])),
+            pn.pane.Bokeh(self.figures.table, margin=(0, 10), sizing_mode="stretch_width"),
+            plot_grid(*(plot(figure) for figure in self.figures.figures.values()), strips, span={3: 3}),
         ]
 
     def settings(self) -> list:

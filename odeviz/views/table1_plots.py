@@ -51,8 +51,7 @@ TABLE_COLUMNS = (
     ("nfe_backward", "NFE-B", 55, False),
 )
 TILE = 0.07  # a hidden-state tile's width in units of time t (depth k/L)
-TILE_PX = 26
-HIDDEN_FRAME_WIDTH = round(TILE_PX * 1.1 / TILE)  # x spans t ∈ [-0.05, 1.05]
+TILE_PX = 26  # the test digit's pixel (the hidden strips stretch to their grid cells)
 # Test error in %, on a log axis from ERROR_FLOOR to 100. A 0 % error is drawn at the floor; hover tells.
 ERROR_FLOOR = 0.2
 
@@ -174,7 +173,8 @@ class Table1Figures:
     def __init__(self) -> None:
         self.rows = ColumnDataSource({name: [] for name, *_ in TABLE_COLUMNS}, name="table1-rows")
         self.table = DataTable(
-            source=self.rows, index_position=None, sortable=False, reorderable=False, height=150, width=935,
+            source=self.rows, index_position=None, sortable=False, reorderable=False, height=150,
+            sizing_mode="stretch_width",
             columns=[
                 TableColumn(field=name, title=title, width=width,
                             formatter=StringFormatter(text_color="#868e96" if paper else "#111111",
@@ -189,8 +189,9 @@ class Table1Figures:
         self.digit = figures.source("image", name="digit")
         self.tiles = {name: figures.source("image", "x", "y", "dw", "dh", "t", "channel", name=f"hidden-{name}")
                       for name in ("resnet", "ode")}
-        # Blue below 0, white at 0, red above; symmetric bounds are set from the states drawn.
-        self.mappers = {name: LinearColorMapper(palette=RdBu11, low=-1, high=1) for name in self.tiles}
+        # Blue below 0, white at 0, red above; one symmetric scale for both strips, set from the states
+        # drawn, so a colour means the same value in the ResNet's blocks and the ODE-Net's times.
+        self.hidden_colors = LinearColorMapper(palette=RdBu11, low=-1, high=1)
         self._shown_memory: MemorySweep | None = None
         self._shown_hidden: HiddenStates | None = None
         self.figures = {
@@ -236,8 +237,8 @@ class Table1Figures:
         return fig
 
     def _digit(self):
-        fig = figures.figure("Test digit", "", "", x_range=Range1d(0, 1), y_range=Range1d(0, 1), tools="save")
-        fig.frame_width = fig.frame_height = 4 * TILE_PX
+        fig = figures.figure("Test digit", "", "", x_range=Range1d(0, 1), y_range=Range1d(0, 1), tools="save",
+                             sizing_mode="fixed", frame_width=4 * TILE_PX, frame_height=4 * TILE_PX)
         fig.image("image", x=0, y=0, dw=1, dh=1, source=self.digit, palette="Greys256")
         fig.axis.visible = False
         fig.grid.visible = False
@@ -248,13 +249,13 @@ class Table1Figures:
                           "ode": ("ODE-Net: hidden state h(t) through time", "time t")}[name]
         fig = figures.figure(title, x_label, "channel", x_range=Range1d(-0.05, 1.05),
                              y_range=Range1d(0, HIDDEN_CHANNELS), tools="hover,save")
-        fig.frame_width, fig.frame_height = HIDDEN_FRAME_WIDTH, round(HIDDEN_CHANNELS * TILE_PX / 0.9)
-        fig.image("image", x="x", y="y", dw="dw", dh="dh", source=self.tiles[name], color_mapper=self.mappers[name])
+        fig.image("image", x="x", y="y", dw="dw", dh="dh", source=self.tiles[name], color_mapper=self.hidden_colors)
         fig.hover.tooltips = [("channel", "@channel"), ("t", "@t{0.00}"), ("value", "@image{0.00}")]
         fig.yaxis.ticker = FixedTicker(ticks=[], minor_ticks=[])  # a tick per row, named in show_hidden
         fig.yaxis.major_tick_line_color = None
-        fig.add_layout(ColorBar(color_mapper=self.mappers[name], width=8, title="value", title_text_font_size="11px",
-                                title_text_font_style="normal", major_label_text_font_size="10px", padding=4), "right")
+        if name == "ode":  # the one scale both strips share, at the right of the pair
+            fig.add_layout(ColorBar(color_mapper=self.hidden_colors, width=10, title="value", title_text_font_size="11px",
+                                    title_text_font_style="normal", padding=4), "right")
         fig.grid.visible = False
         return fig
 
@@ -285,6 +286,8 @@ class Table1Figures:
             self.show_hidden(snapshot.hidden)
 
     def show_hidden(self, hidden: HiddenStates) -> None:
+        bound = max(symmetric_range(hidden.resnet_states), symmetric_range(hidden.ode_states))
+        self.hidden_colors.update(low=-bound, high=bound)
         self.digit.data = {"image": [np.flipud(hidden.digit)]}
         self.hidden_figures["digit"].title.text = f"Test digit #{hidden.index}: a {hidden.label}"
         for name, times, states, channels in (
@@ -292,8 +295,6 @@ class Table1Figures:
             ("ode", hidden.ode_times, hidden.ode_states, hidden.ode_channels),
         ):
             self.tiles[name].data = tile_columns(times, states, channels)
-            bound = symmetric_range(states)
-            self.mappers[name].update(low=-bound, high=bound)
             fig = self.hidden_figures[name]
             fig.y_range.end = len(channels)  # fewer when the model has fewer channels
             fig.yaxis.ticker.ticks = [len(channels) - 0.5 - row for row in range(len(channels))]
