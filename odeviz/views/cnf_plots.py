@@ -157,7 +157,8 @@ class CNFFigures:
 
     def _small(self, index: int):
         fig = figures.figure(frame_label(SMALL_FRACTIONS[index]), "", "", x_range=self.x_range, y_range=self.y_range,
-                             tools="", sizing_mode="fixed", frame_width=SMALL, frame_height=SMALL)
+                             tools="", sizing_mode="fixed", frame_width=SMALL, frame_height=SMALL,
+                             width=SMALL + 10, height=SMALL + 30)  # Panel sizes the pane by these (Bokeh's default: 600)
         fig.toolbar_location = None
         fig.axis.visible = False
         fig.grid.visible = False
