@@ -4,12 +4,13 @@ from .classifier import ClassifierExperiment, ClassifierSnapshot
 from .cnf import CNFExperiment, CNFSnapshot
 from .continuity import ContinuityExperiment, ContinuitySnapshot
 from .figure3 import Figure3Experiment, Figure3Measurements
+from .latent import LatentODEExperiment, LatentSnapshot
 from .stream import History, Mailbox
 from .table1 import Table1Experiment, Table1Snapshot
 from .trainer import Trainer, TrainingComplete, TrainingDiverged
 
 __all__ = [
     "CNFExperiment", "CNFSnapshot", "ClassifierExperiment", "ClassifierSnapshot", "ContinuityExperiment",
-    "ContinuitySnapshot", "Experiment", "Figure3Experiment", "Figure3Measurements", "History", "Mailbox",
+    "ContinuitySnapshot", "Experiment", "Figure3Experiment", "Figure3Measurements", "History", "LatentODEExperiment", "LatentSnapshot", "Mailbox",
     "Table1Experiment", "Table1Snapshot", "Trainer", "TrainingComplete", "TrainingDiverged",
 ]
