@@ -10,7 +10,7 @@ from bokeh.events import Tap
 from ..experiments import LatentODEExperiment
 from ..experiments.latent_table2 import Table2Run
 from .controls import TrainingControls, log_slider, reporting_errors
-from .latent_plots import LatentFigures, tapped
+from .latent_plots import LatentFigures, table2_html, tapped
 from .layout import page_header, sidebar
 from .streaming import SessionStream
 
@@ -50,7 +50,9 @@ class LatentPage(pn.viewable.Viewer):
         self.table2_run: Table2Run | None = None
         self.table2_button = pn.widgets.Button(label="Measure Table 2", variant="outline", width=150)
         self.table2_button.on_click(reporting_errors(lambda _event: self._toggle_table2()))
-        self.table2_status = pn.pane.HTML("", css_classes=["odeviz-table2-status"], width=420)
+        self.table2_status = pn.pane.HTML("", css_classes=["odeviz-table2-status"], width=260)
+        self.table2 = pn.pane.HTML(table2_html([]), css_classes=["odeviz-table2"], width=440,
+                                   stylesheets=["td, th {padding: 2px 8px; border-bottom: 1px solid #ddd}"])
         self.stream.on_snapshot(self._show)
         self.stream.on_rows(self.figures.append_history)
         self.stream.on_clear(self.figures.clear_history)
@@ -60,7 +62,7 @@ class LatentPage(pn.viewable.Viewer):
         self._show(self.stream.snapshot)
         self.controls.update()
         plots = self.figures.figures
-        table = pn.Column(pn.Row(self.table2_button, self.table2_status), pn.pane.Bokeh(self.figures.table), margin=(0, 4))
+        table = pn.Column(pn.Row(self.table2_button, self.table2_status), self.table2, margin=(0, 4))
         side = pn.Column(pn.pane.Bokeh(plots["latent"], margin=(0, 4)), table)
         others = (pn.pane.Bokeh(plots[name], margin=(0, 4)) for name in ("rmse", "loss", "nfe"))
         header = page_header(self.title, INTRO, self.controls)
@@ -114,7 +116,9 @@ class LatentPage(pn.viewable.Viewer):
         run = self.table2_run
         if run is None:
             return
-        self.figures.show_table2(run.rows)
+        table = table2_html(run.rows)
+        if self.table2.object != table:
+            self.table2.object = table
         running = run.running
         self.table2_button.label = "Stop Table 2" if running else "Measure Table 2"
         status = (f"training column {len(run.rows) + 1} of 3 ({TABLE2_ITERATIONS} iterations each)…" if running

@@ -6,7 +6,7 @@ dimension is drawn as x₁ against t instead. Many posterior samples are one lin
 from __future__ import annotations
 
 import numpy as np
-from bokeh.models import ColumnDataSource, DataTable, Range1d, Span, TableColumn
+from bokeh.models import Range1d, Span
 
 from ..experiments.latent import LatentSnapshot
 from ..experiments.latent_table2 import PAPER_TABLE2
@@ -96,6 +96,21 @@ def table2_columns(rows: list[dict]) -> dict[str, list]:
     return grid
 
 
+TABLE2_HEADINGS = ("observations", "RNN", "latent ODE", "RNN (paper)", "latent ODE (paper)")
+
+
+def table2_html(rows: list[dict]) -> str:
+    """The Table 2 grid as an HTML table (numbers only: nothing from the user)."""
+    grid = table2_columns(rows)
+    head = "".join(f"<th>{heading}</th>" for heading in TABLE2_HEADINGS)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{grid[key][i]}</td>" for key in grid) + "</tr>" for i in range(len(grid["observations"]))
+    )
+    return (f"<table class='odeviz-table2' style='border-collapse:collapse;font-size:13px;text-align:right'>"
+            f"<caption style='text-align:left'>Table 2: test RMSE on the extrapolated part</caption>"
+            f"<tr>{head}</tr>{body}</table>")
+
+
 def titles(snapshot: LatentSnapshot) -> dict[str, str]:
     edited = ", edited" if snapshot.edited else ""
     return {
@@ -118,21 +133,15 @@ class LatentFigures(figures.HistoryPlots):
         self.latent = figures.source("t", "z1", "z2", name="latent")
         self.evaluations = figures.source("t", "z1", "z2", name="latent-evaluations")
         self.history = figures.source(*HISTORY_COLUMNS, name="history")
-        self.table2 = ColumnDataSource(table2_columns([]), name="table2")
         self.window_end = Span(dimension="height", line_color="#888888", line_dash="dotted", location=0.0)
         self.figures = {"series": self._series(), "latent": self._latent(), "loss": self._loss(), "rmse": self._rmse(),
                         "nfe": nfe_figure(self.history)}
         for name in ("rmse", "nfe"):
             self.figures[name].x_range = self.figures["loss"].x_range
-        self.table = DataTable(source=self.table2, width=420, height=120, index_position=None, columns=[
-            TableColumn(field="observations", title="observations"), TableColumn(field="rnn", title="RNN"),
-            TableColumn(field="latent_ode", title="latent ODE"), TableColumn(field="paper_rnn", title="RNN (paper)"),
-            TableColumn(field="paper_latent_ode", title="latent ODE (paper)"),
-        ])
 
     def _series(self):
         fig = figures.figure("Test series", "x₁", "x₂", x_range=Range1d(-10, 10), y_range=Range1d(-10, 10),
-                             tools=figures.TOOLS + ",tap")
+                             tools=figures.TOOLS + ",tap", name="series-plot")
         fig.frame_width = fig.frame_height = SERIES_SIZE
         fig.line("x", "y", source=self.series["truth"], color="#bbbbbb", line_width=6, alpha=0.6, legend_label="true curve")
         fig.line("x", "y", source=self.series["samples"], color=ODE_COLOR, alpha=0.2, line_width=1,
@@ -206,8 +215,3 @@ class LatentFigures(figures.HistoryPlots):
                 axis.update(start=start, end=end)
         if snapshot.curve_x.shape[1] == 1:
             fig.xaxis.axis_label, fig.yaxis.axis_label = "time t", "x₁"
-
-    def show_table2(self, rows: list[dict]) -> None:
-        columns = table2_columns(rows)
-        if dict(self.table2.data) != columns:
-            self.table2.data = columns
