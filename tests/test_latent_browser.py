@@ -47,10 +47,11 @@ def test_latent_page_trains_and_a_tap_moves_the_prediction(chromium):
         page.wait_for_function("() => Bokeh.documents[0].get_model_by_name('series-observations').data.x.length === 31",
                                timeout=15_000)
         page.wait_for_function(CHANGED_JS, arg=["series-extrapolation", "x", before], timeout=15_000)
-        page.wait_for_selector("text=/31 observations, edited/", timeout=10_000)
+        page.wait_for_function("() => Bokeh.documents[0].get_model_by_name('series-plot').title.text"
+                               ".endsWith('31 observations, edited')", timeout=10_000)
         page.screenshot(path=str(ARTIFACTS / "latent.png"), full_page=True)
 
-        page.mouse.click(screen_x, screen_y)  # on the new observation: removed again
+        page.mouse.click(*page.evaluate(SCREEN_POINT_JS, target))  # on the new observation (the frame may have moved)
         page.wait_for_function("() => Bokeh.documents[0].get_model_by_name('series-observations').data.x.length === 30",
                                timeout=15_000)
     assert chromium.errors == [], f"browser console errors: {chromium.errors}"

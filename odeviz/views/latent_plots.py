@@ -114,8 +114,8 @@ def table2_html(rows: list[dict]) -> str:
 def titles(snapshot: LatentSnapshot) -> dict[str, str]:
     edited = ", edited" if snapshot.edited else ""
     return {
-        "series": f"Test series {snapshot.series} ({len(snapshot.obs_t)} observations{edited}): "
-                  f"RMSE latent ODE {snapshot.rmse_ode:.3f}, RNN {snapshot.rmse_rnn:.3f}",
+        "rmse": f"Test RMSE on the extrapolated part: latent ODE {snapshot.rmse_ode:.3f}, RNN {snapshot.rmse_rnn:.3f}",
+        "series": f"Test series {snapshot.series}: {len(snapshot.obs_t)} observations{edited}",
         "latent": f"Latent trajectory z(t) ({snapshot.method}: {snapshot.nfe_forward} evaluations of f)",
     }
 
@@ -141,7 +141,7 @@ class LatentFigures(figures.HistoryPlots):
 
     def _series(self):
         fig = figures.figure("Test series", "x₁", "x₂", x_range=Range1d(-10, 10), y_range=Range1d(-10, 10),
-                             tools=figures.TOOLS + ",tap", name="series-plot")
+                             name="series-plot")
         fig.frame_width = fig.frame_height = SERIES_SIZE
         fig.line("x", "y", source=self.series["truth"], color="#bbbbbb", line_width=6, alpha=0.6, legend_label="true curve")
         fig.line("x", "y", source=self.series["samples"], color=ODE_COLOR, alpha=0.2, line_width=1,
@@ -157,7 +157,10 @@ class LatentFigures(figures.HistoryPlots):
                                legend_label="observations (tap to add / remove)")
         figures.hover(fig, [observed], [("observation", "@index"), ("t", "@t{0.00}"), ("x", "(@x{0.00}, @y{0.00})")])
         figures.hover(fig, [rnn], [("t", "@t{0.00}"), ("RNN", "(@x{0.00}, @y{0.00})")])
-        figures.style_legend(fig, "top_left")
+        figures.style_legend(fig)
+        legend = fig.legend[0]
+        legend.orientation, legend.ncols = "horizontal", 2
+        fig.add_layout(legend, "below")  # off the data: taps land on the plot, not on the legend
         return fig
 
     def _latent(self):
