@@ -114,7 +114,7 @@ def table2_html(rows: list[dict]) -> str:
 def titles(snapshot: LatentSnapshot) -> dict[str, str]:
     edited = ", edited" if snapshot.edited else ""
     return {
-        "rmse": f"Test RMSE on the extrapolated part: latent ODE {snapshot.rmse_ode:.3f}, RNN {snapshot.rmse_rnn:.3f}",
+        "rmse": f"Test RMSE, extrapolation: latent ODE {snapshot.rmse_ode:.3f} · RNN {snapshot.rmse_rnn:.3f}",
         "series": f"Test series {snapshot.series}: {len(snapshot.obs_t)} observations{edited}",
         "latent": f"Latent trajectory z(t) ({snapshot.method}: {snapshot.nfe_forward} evaluations of f)",
     }
