@@ -3,77 +3,49 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from pathlib import Path
 
-from .common import (
-    EXIT_OK,
-    EXIT_STOPPED,
-    UsageError,
-    add_solver_options,
-    finite_float,
-    param_error,
-    param_values,
-    run_training,
-)
-
-# Command-line option → experiment param. Options left out keep the experiment's defaults.
-LATENT_OPTIONS = {
-    "obs": "observations", "latent_dim": "latent_dim", "hidden": "hidden", "encoder_hidden": "encoder_hidden",
-    "batch_size": "batch_size", "horizon": "horizon", "method": "method", "rtol": "rtol", "atol": "atol",
-    "lr": "learning_rate", "seed": "seed", "adjoint": "adjoint",
-}
-OPTION_OF_PARAM = {param: option.replace("_", "-") for option, param in LATENT_OPTIONS.items()}
+from .common import (RunFailed, UsageError, add_knob_options, add_solver_options, experiment_from_args, finish,
+                     finite_float, knob_values, param_error, param_values, run_training, writable_file)
 
 
-def _add_model_options(parser, params) -> None:
-    for name, kind in (("latent-dim", int), ("hidden", int), ("encoder-hidden", int), ("batch-size", int),
-                       ("horizon", finite_float)):
-        param = params[LATENT_OPTIONS[name.replace("-", "_")]]
-        parser.add_argument(f"--{name}", type=kind, default=None, help=f"{param.doc} (default: {param.default})")
-    add_solver_options(parser, params)
+def _add_run_options(parser, default_iters: int) -> None:
+    from ..experiments import LatentODEExperiment
+
+    parser.add_argument("--iters", type=int, default=default_iters, help=f"training iterations (default: {default_iters})")
+    parser.add_argument("--max-seconds", type=finite_float, default=None, help="stop training after this many seconds")
+    parser.add_argument("--json", action="store_true", help="print one JSON object to stdout instead of a summary")
+    add_knob_options(parser, LatentODEExperiment)
+    add_solver_options(parser, LatentODEExperiment)
 
 
 def add_parsers(commands, experiments) -> None:
-    from ..experiments import LatentODEExperiment
-
-    params = LatentODEExperiment.param
     train = experiments.add_parser(
         "latent", help="a latent ODE and an RNN on irregularly sampled spirals (the paper's Section 5)",
         description="Train a latent ODE and its RNN baseline side by side; report both models' RMSE on the test "
                     "series' held-out continuations, the ELBO, speed and NFE.",
     )
-    train.add_argument("--obs", type=int, default=None,
-                       help=f"{params.observations.doc} (default: {params.observations.default})")
-    train.add_argument("--iters", type=int, default=500, help="training iterations (default: 500)")
-    train.add_argument("--max-seconds", type=finite_float, default=None, help="stop training after this many seconds")
+    _add_run_options(train, default_iters=500)
     train.add_argument("--data", type=Path, default=None, metavar="FILE",
                        help="your own series: a .csv of series,t,x1,… rows or an .npz of series, t, x (default: spirals)")
     train.add_argument("--save", type=Path, default=None, metavar="PATH", help="save the trained models here")
-    train.add_argument("--json", action="store_true", help="print one JSON object to stdout instead of a summary")
-    _add_model_options(train, params)
     train.set_defaults(run=_train_latent)
     table = commands.add_parser(
         "table2", help="the paper's Table 2: RNN vs latent ODE at 30, 50 and 100 observations",
         description="Train fresh latent ODEs and RNNs at 30, 50 and 100 observations per spiral and print their "
                     "test RMSE on the extrapolated part beside the paper's.",
     )
-    table.add_argument("--iters", type=int, default=1000, help="training iterations per column (default: 1000)")
-    table.add_argument("--max-seconds", type=finite_float, default=None, help="stop each column's training after this")
-    table.add_argument("--json", action="store_true", help="print one JSON object to stdout instead of a table")
-    _add_model_options(table, params)
+    _add_run_options(table, default_iters=1000)
     table.set_defaults(run=_table2)
 
 
-def _params(args: argparse.Namespace) -> dict:
+def _check_run(args: argparse.Namespace) -> None:
     if args.iters < 1:
         raise UsageError(f"--iters must be at least 1, not {args.iters}")
     if args.max_seconds is not None and args.max_seconds <= 0:
         raise UsageError(f"--max-seconds must be positive, not {args.max_seconds:g}")
-    return {param: getattr(args, option) for option, param in LATENT_OPTIONS.items()
-            if getattr(args, option, None) is not None}
 
 
 def _train_latent(args: argparse.Namespace) -> int:
@@ -81,25 +53,26 @@ def _train_latent(args: argparse.Namespace) -> int:
     from ..experiments import LatentODEExperiment
     from ..numerics.device import configure_torch
 
-    params = _params(args)
-    if args.save is not None and not args.save.parent.is_dir():
-        raise UsageError(f"--save: the folder {str(args.save.parent)!r} does not exist")
+    _check_run(args)
+    if args.save is not None:
+        writable_file("--save", args.save)
+    extra = {}
     if args.data is not None:
         try:
-            params["dataset"] = read_series(args.data)
+            extra["dataset"] = read_series(args.data)
         except ValueError as error:
             raise UsageError(f"--data: {error}") from None
     configure_torch()
-    try:
-        experiment = LatentODEExperiment(**params)
-    except ValueError as error:
-        raise UsageError(param_error(error, OPTION_OF_PARAM)) from None
+    experiment = experiment_from_args(LatentODEExperiment, args, **extra)
     try:
         experiment.trainer.snapshot_interval = math.inf  # nobody looks at pictures here
         report = run_training(experiment, args.iters, args.max_seconds)
         rmse_ode, rmse_rnn = experiment.test_rmse()
         if args.save is not None:
-            experiment.save(args.save)
+            try:
+                experiment.save(args.save)
+            except OSError as error:
+                raise RunFailed(f"--save: cannot write {str(args.save)!r} ({error.strerror or error})") from None
     finally:
         experiment.close()
     values = param_values(experiment)
@@ -109,11 +82,7 @@ def _train_latent(args: argparse.Namespace) -> int:
         "rmse_latent_ode": rmse_ode, "rmse_rnn": rmse_rnn, "test_series": len(experiment.test_data),
         "saved": str(args.save) if args.save is not None else None, "params": values,
     }
-    print(json.dumps(report) if args.json else _summary(report))
-    if report.get("stopped_early"):
-        print(f"odeviz: {report['message']}", file=sys.stderr)
-        return EXIT_STOPPED
-    return EXIT_OK
+    return finish(report, args.json, _summary)
 
 
 def _summary(report: dict) -> str:
@@ -136,10 +105,14 @@ def _summary(report: dict) -> str:
 
 
 def _table2(args: argparse.Namespace) -> int:
+    from ..experiments import LatentODEExperiment
     from ..experiments.latent_table2 import table2_rows
     from ..numerics.device import configure_torch
 
-    params = _params(args)
+    _check_run(args)
+    params = knob_values(LatentODEExperiment, args)
+    if "observations" in params:
+        raise UsageError("--obs: table2 trains at 30, 50 and 100 observations; for one, run odeviz train latent --obs N")
     configure_torch()
     rows = []
     try:
@@ -148,19 +121,17 @@ def _table2(args: argparse.Namespace) -> int:
             print(f"odeviz: {row['observations']} observations: latent ODE {row['latent_ode']:.4f}, RNN {row['rnn']:.4f} "
                   f"({row['iterations']} iterations, {row['seconds']:.0f} s)", file=sys.stderr)
     except ValueError as error:
-        raise UsageError(param_error(error, OPTION_OF_PARAM)) from None
-    stopped = [row["message"] for row in rows if row["message"]]
+        raise UsageError(param_error(error, LatentODEExperiment)) from None
     report = {"experiment": "table2", "rows": rows, "params": params}
-    print(json.dumps(report) if args.json else _table(rows))
+    stopped = [row["message"] for row in rows if row["message"]]
     if stopped:
-        print(f"odeviz: {stopped[0]}", file=sys.stderr)
-        return EXIT_STOPPED
-    return EXIT_OK
+        report.update(stopped_early=True, message=stopped[0])
+    return finish(report, args.json, _table)
 
 
-def _table(rows: list[dict]) -> str:
+def _table(report: dict) -> str:
     lines = ["Table 2: RMSE on the extrapolated part (measured | paper)", "  observations   RNN               latent ODE"]
-    for row in rows:
+    for row in report["rows"]:
         lines.append(f"  {row['observations']:>12}   {row['rnn']:.4f} | {row['paper_rnn']:.4f}   "
                      f"{row['latent_ode']:.4f} | {row['paper_latent_ode']:.4f}")
     return "\n".join(lines)

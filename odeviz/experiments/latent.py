@@ -21,13 +21,15 @@ from torch import nn
 
 from ..data.spirals import MAX_OBSERVATIONS, MIN_OBSERVATIONS, NOISE_STD, SeriesSet, spirals
 from ..models.latent import LatentODE, rmse, rnn_matching
+from ..numerics.config import SolverConfig
 from ..numerics.solve import CancelToken, Solution, solve
-from .base import Experiment, Real
+from .base import Experiment, Real, cosine_decay
 
 DISPLAY_POINTS = 240  # times of the dense display grid, from 0 to the horizon's end
 EVALUATE_EVERY = 10  # iterations between test-set RMSEs recorded in the history
 SNAPSHOT_SHARE = 0.2  # of the training thread's time, at most, for pictures while training runs
 SAVE_FORMAT = "odeviz-latent-1"
+LR_FLOOR = 0.1  # of the learning rate, where its cosine decay ends
 
 
 @dataclass(frozen=True)
@@ -36,9 +38,8 @@ class LatentSnapshot:
 
     iteration: int
     series: int  # index into the test series
-    method: str
-    rtol: float
-    atol: float
+    series_count: int  # how many test series there are
+    solver: SolverConfig  # of the display solve
     curve_t: np.ndarray  # (K,) the true curve
     curve_x: np.ndarray  # (K, D)
     obs_t: np.ndarray  # (L,) the observations the posterior is inferred from (edits included)
@@ -75,21 +76,31 @@ class LatentODEExperiment(Experiment):
     horizon = Real(1.0, bounds=(0.1, 1.0), doc="how far past the observed window to extrapolate, in window lengths")
     posterior_samples = param.Integer(12, bounds=(0, 50), doc="samples of z₀ ~ q(z₀) drawn as a fan")
     series = param.Integer(0, bounds=(0, 10_000), doc="which test series is shown")
+    decay_iterations = param.Integer(
+        1000, bounds=(0, 10_000_000),
+        doc=f"iterations over which the learning rate falls along a cosine to {LR_FLOOR:.0%} of its value, then stays (0: constant)")
+    kl_warmup = param.Integer(
+        200, bounds=(0, 10_000_000),
+        doc="iterations over which the KL term's weight in the loss rises from 0 to 1 (KL annealing: the decoder "
+            "learns to use z₀ before the prior pulls q(z₀) in; 0: the ELBO from the start)")
     adjoint = param.Boolean(False, doc="backpropagate by the adjoint method (O(1) memory) instead of through the solver")
     atol = Real(1e-4, bounds=(1e-12, 1.0), doc="absolute tolerance of adaptive solvers")
+
+    loss_params = ("kl_warmup",)
+    restart_on = ("observations", "dataset", "latent_dim", "hidden", "encoder_hidden", "seed")
+    snapshot_share = SNAPSHOT_SHARE
 
     def __init__(self, **params) -> None:
         self._rmse_cache: tuple = (None, (math.nan, math.nan))
         self._last_rmse = (math.nan, math.nan)
         super().__init__(**params)
-        self.trainer.snapshot_share = SNAPSHOT_SHARE
 
     # ---- the one place this experiment solves its latent ODE ------------------------------------
-    def _solve(self, z0: torch.Tensor, times: torch.Tensor, token: CancelToken | None) -> Solution:
-        return solve(self.model["ode"].field, z0, times, adjoint=self.adjoint, **self.solver_kwargs(token))
+    def _solve(self, z0: torch.Tensor, times: torch.Tensor, solver: SolverConfig, token: CancelToken | None) -> Solution:
+        return solve(self.model["ode"].field, z0, times, solver=solver, token=token)
 
-    def _integrator(self, token: CancelToken | None):
-        return lambda _field, z0, times: self._solve(z0, times, token)
+    def _integrator(self, solver: SolverConfig, token: CancelToken | None):
+        return lambda _field, z0, times: self._solve(z0, times, solver, token)
 
     # ---- building -------------------------------------------------------------------------------
     def _build(self) -> None:
@@ -111,14 +122,6 @@ class LatentODEExperiment(Experiment):
         return {"t": as_float(data.obs_t), "x": as_float(data.obs_x), "count": torch.as_tensor(data.obs_count),
                 "future_t": as_float(data.future_t), "future_x": as_float(data.future_x),
                 "future_count": torch.as_tensor(data.future_count), "until": as_float(data.observed_until)}
-
-    @param.depends("observations", "dataset", "latent_dim", "hidden", "encoder_hidden", "seed", watch=True)
-    def _restart(self) -> None:
-        # New data or a new architecture: start over, and keep training if it was.
-        was_running = self.trainer.running
-        self.trainer.reset()
-        if was_running:
-            self.trainer.start()
 
     @param.depends("series", watch=True)
     def _change_series(self) -> None:
@@ -180,13 +183,18 @@ class LatentODEExperiment(Experiment):
         count = min(self.batch_size, len(data["t"]))
         batch = torch.randperm(len(data["t"]), generator=self._batches)[:count]
         t, x, observed = data["t"][batch], data["x"][batch], data["count"][batch]
-        elbo = self.model["ode"].elbo(t, x, observed, NOISE_STD, self._integrator(token))
+        elbo = self.model["ode"].elbo(t, x, observed, NOISE_STD,
+                                         self._integrator(self.solver_config(), token))
         rnn_loss = self.model["rnn"].one_step_loss(t, x, observed)
+        kl_weight = min(1.0, self.trainer.iteration / self.kl_warmup) if self.kl_warmup else 1.0
         if self.trainer.iteration % EVALUATE_EVERY == 0:
             self._last_rmse = self.test_rmse(token)
         scalars = {"elbo": -elbo.loss.item(), "log_likelihood": elbo.log_likelihood.item(), "kl": elbo.kl.item(),
                    "rnn_mse": rnn_loss.item(), "rmse_ode": self._last_rmse[0], "rmse_rnn": self._last_rmse[1]}
-        return elbo.loss + rnn_loss, scalars, elbo.stats
+        return kl_weight * elbo.kl - elbo.log_likelihood + rnn_loss, scalars, elbo.stats
+
+    def _learning_rate(self) -> float:
+        return cosine_decay(self.learning_rate, self.trainer.iteration, self.decay_iterations, LR_FLOOR)
 
     # ---- scoring --------------------------------------------------------------------------------
     def _horizon_end(self, until: torch.Tensor | float) -> torch.Tensor | float:
@@ -196,7 +204,8 @@ class LatentODEExperiment(Experiment):
     def test_rmse(self, token: CancelToken | None = None) -> tuple[float, float]:
         """(latent ODE, RNN) RMSE on the test series' held-out continuations within the horizon, from
         the posterior mean of z₀; cached until the weights or the settings change."""
-        key = (self.weights_version, self.horizon, self.method, self.rtol, self.atol, self.fixed_steps)
+        solver = self.display_solver()
+        key = (self.weights_version, self.horizon, solver)
         if self._rmse_cache[0] == key:
             return self._rmse_cache[1]
         self.model.eval()
@@ -204,7 +213,7 @@ class LatentODEExperiment(Experiment):
         within = data["future_t"] <= self._horizon_end(data["until"])[:, None]
         count = torch.minimum(data["future_count"], within.sum(1))
         mean, _ = self.model["ode"].encoder(data["t"], data["x"], data["count"])
-        decoded = self.model["ode"].decode(mean, data["future_t"], self._integrator(token))
+        decoded = self.model["ode"].decode(mean, data["future_t"], self._integrator(solver, token))
         predicted = self.model["rnn"].extrapolate(data["t"], data["x"], data["count"], data["future_t"])
         scores = (rmse(decoded.x, data["future_x"], count), rmse(predicted, data["future_x"], count))
         self._rmse_cache = (key, scores)
@@ -225,7 +234,7 @@ class LatentODEExperiment(Experiment):
         self._display_noise.manual_seed(self.seed)  # the same fan from frame to frame: only the model moves
         samples = ode.sample_z0(mean, logvar, self.posterior_samples, self._display_noise)[:, 0]
         times = np.linspace(0.0, end, DISPLAY_POINTS)
-        z, stats = self._solve(torch.cat([mean, samples]), as_float(times), token)  # (G, 1 + S, latent)
+        z, stats = self._solve(torch.cat([mean, samples]), as_float(times), self.display_solver(), token)  # (G, 1 + S, latent)
         decoded = ode.decoder(z).cpu().numpy()
         future = data.future_t[index, : data.future_count[index]]
         rnn_t = future[future <= end]
@@ -237,7 +246,7 @@ class LatentODEExperiment(Experiment):
         rmse_ode, rmse_rnn = self.test_rmse(token)
         curve = slice(0, data.curve_count[index])
         return LatentSnapshot(
-            iteration=iteration, series=index, method=stats.method, rtol=stats.rtol, atol=stats.atol,
+            iteration=iteration, series=index, series_count=len(data), solver=stats.solver,
             curve_t=data.curve_t[index, curve], curve_x=data.curve_x[index, curve],
             obs_t=obs_t, obs_x=obs_x, edited=self._edited, observed_until=until, horizon_end=end,
             times=times, ode_x=decoded[:, 0], sample_x=decoded[:, 1:].transpose(1, 0, 2),

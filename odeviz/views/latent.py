@@ -4,15 +4,13 @@ from __future__ import annotations
 import html
 
 import panel as pn
-import param
 from bokeh.events import Tap
 
 from ..experiments import LatentODEExperiment
 from ..experiments.latent_table2 import Table2Run
-from .controls import TrainingControls, log_slider, reporting_errors
+from .controls import log_slider, reporting_errors
 from .latent_plots import LatentFigures, table2_html, tapped
-from .layout import page_header, sidebar
-from .streaming import SessionStream
+from .page import ExperimentPage, plot, solver_widgets
 
 INTRO = """
 A **latent ODE** reads a series' observations — at *any* times, no grid — backwards with a GRU and
@@ -23,74 +21,55 @@ retraining. *Measure Table 2* trains fresh models at 30, 50 and 100 observations
 """
 ROWS_PERIOD = 0.5
 TABLE2_ITERATIONS = 1000
+TABLE2_STYLE = "td, th {padding: 2px 8px; border-bottom: 1px solid #ddd}"
 
 
-def describe_training(experiment: LatentODEExperiment) -> str:
-    last = experiment.trainer.history.last()
-    if last is None:
-        return "untrained: press <b>Train</b> or <b>Step</b>"
-    return (f"ELBO {last['elbo']:.1f} (KL {last['kl']:.2f}) · test RMSE latent ODE <b>{last['rmse_ode']:.3f}</b>, "
-            f"RNN <b>{last['rmse_rnn']:.3f}</b> · <b>NFE-F {last['nfe_forward']:.0f}</b> · NFE-B {last['nfe_backward']:.0f}")
-
-
-class LatentPage(pn.viewable.Viewer):
+class LatentPage(ExperimentPage):
     """A latent ODE and an RNN trained live on irregular spirals; one test series to edit by tapping."""
 
+    experiment_class = LatentODEExperiment
+    figures_class = LatentFigures
     title = "Latent ODE: irregularly sampled time series"
+    intro = INTRO
+    rows_period = ROWS_PERIOD
 
-    experiment = param.ClassSelector(class_=LatentODEExperiment, doc="the model layer this page shows")
-
-    def __init__(self, **params) -> None:
-        if params.get("experiment") is None:
-            params["experiment"] = LatentODEExperiment()
-        super().__init__(**params)
-        self.stream = SessionStream(self.experiment, rows_period=ROWS_PERIOD)
-        self.figures = LatentFigures()
-        self.controls = TrainingControls(experiment=self.experiment, describe=lambda: describe_training(self.experiment))
+    def setup(self) -> None:
         self.table2_run: Table2Run | None = None
         self.table2_button = pn.widgets.Button(label="Measure Table 2", variant="outline", width=150)
-        self.table2_button.on_click(reporting_errors(lambda _event: self._toggle_table2()))
+        self.table2_button.on_click(reporting_errors(lambda _event: self._toggle_table2(), self.experiment))
         self.table2_status = pn.pane.HTML("", css_classes=["odeviz-table2-status"], width=260)
-        self.table2 = pn.pane.HTML(table2_html([]), css_classes=["odeviz-table2"], width=440,
-                                   stylesheets=["td, th {padding: 2px 8px; border-bottom: 1px solid #ddd}"])
-        self.stream.on_snapshot(self._show)
-        self.stream.on_rows(self.figures.append_history)
-        self.stream.on_clear(self.figures.clear_history)
-        self.stream.on_poll(self.controls.update)
-        self.stream.on_poll(self._show_table2)
-        self.figures.figures["series"].on_event(Tap, reporting_errors(self._tap))
-        self._show(self.stream.snapshot)
-        self.controls.update()
-        plots = self.figures.figures
-        table = pn.Column(pn.Row(self.table2_button, self.table2_status), self.table2, margin=(0, 4))
-        side = pn.Column(pn.pane.Bokeh(plots["latent"], margin=(0, 4)), table)
-        others = (pn.pane.Bokeh(plots[name], margin=(0, 4)) for name in ("rmse", "loss", "nfe"))
-        header = page_header(self.title, INTRO, self.controls)
-        body = pn.FlexBox(pn.pane.Bokeh(plots["series"], margin=(0, 4)), side, *others)
-        self._layout = pn.Row(self._sidebar(), pn.Column(header, body), sizing_mode="stretch_width")
+        self.table2 = pn.pane.HTML(table2_html([]), css_classes=["odeviz-table2"], width=440, stylesheets=[TABLE2_STYLE])
+        self.series_slider = pn.widgets.IntSlider.from_param(self.experiment.param.series, label="Test series",
+                                                             end=1, throttled=True)
+        self.figures.figures["series"].on_event(Tap, reporting_errors(self._tap, self.experiment))
 
-    def _sidebar(self) -> pn.Column:
-        params, widget = self.experiment.param, pn.widgets
-        last_series = params.series.bounds[1]
-        reset = widget.Button(label="Restore the series' observations", variant="outline", width=240)
-        reset.on_click(lambda _event: self.experiment.reset_observations())
-        return sidebar(
-            pn.pane.Markdown("### Training"), self.controls,
-            widget.IntSlider.from_param(params.series, label="Test series", end=last_series, throttled=True),
-            reset,
+    def settings(self) -> list:
+        experiment, params, widget = self.experiment, self.experiment.param, pn.widgets
+        restore = widget.Button(label="Restore the series' observations", variant="outline", width=240)
+        restore.on_click(lambda _event: experiment.reset_observations())
+        return [
+            self.series_slider, restore,
             widget.IntSlider.from_param(params.observations, label="Observations per spiral", step=10, throttled=True),
             widget.FloatSlider.from_param(params.horizon, label="Extrapolation horizon (window lengths)", step=0.05,
                                           throttled=True),
             widget.IntSlider.from_param(params.posterior_samples, label="Posterior samples shown", throttled=True),
             widget.IntSlider.from_param(params.latent_dim, label="Latent dimensions", end=8, throttled=True),
-            widget.IntSlider.from_param(params.batch_size, label="Batch size", start=10, end=500, step=10, throttled=True),
-            log_slider(self.experiment, "learning_rate", -4, -1),
-            pn.pane.Markdown("### ODE solver"),
-            widget.Select.from_param(params.method, label="Method"),
-            log_slider(self.experiment, "rtol", -8, -1),
-            log_slider(self.experiment, "atol", -8, -1),
-            widget.Checkbox.from_param(params.adjoint, label="Backprop by the adjoint method"),
-        )
+            widget.IntSlider.from_param(params.batch_size, label="Batch size", start=10, end=800, step=10, throttled=True),
+            log_slider(experiment, "learning_rate", -4, -1),
+            widget.IntSlider.from_param(params.kl_warmup, label="KL warm-up (iterations)", end=1000, step=50,
+                                        throttled=True),
+            pn.pane.Markdown("### ODE solver"), *solver_widgets(experiment),
+        ]
+
+    def plots(self) -> list:
+        figures = self.figures.figures
+        table = pn.Column(pn.Row(self.table2_button, self.table2_status), self.table2, margin=(0, 4))
+        side = pn.Column(plot(figures["latent"]), table)
+        return [pn.FlexBox(plot(figures["series"]), side, *(plot(figures[name]) for name in ("rmse", "loss", "nfe")))]
+
+    def describe_loss(self, last: dict) -> str:
+        return (f"ELBO {last['elbo']:.1f} (KL {last['kl']:.2f}) · test RMSE latent ODE <b>{last['rmse_ode']:.3f}</b>, "
+                f"RNN <b>{last['rmse_rnn']:.3f}</b>")
 
     # ---- actions --------------------------------------------------------------------------
     def _tap(self, event) -> None:
@@ -127,14 +106,18 @@ class LatentPage(pn.viewable.Viewer):
             self.table2_status.object = status
 
     # ---- drawing --------------------------------------------------------------------------
-    def _show(self, snapshot) -> None:
-        if snapshot is None:
-            return
+    def on_snapshot(self, snapshot) -> None:
         with pn.io.hold():
+            last_series = max(1, snapshot.series_count - 1)  # the slider needs a range; the data say how long
+            if self.series_slider.end != last_series:
+                self.series_slider.end = last_series
             self.figures.show(snapshot)
 
+    def on_poll(self) -> None:
+        super().on_poll()
+        self._show_table2()
+
     def __panel__(self):
-        self.stream.start()
         if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
             pn.state.on_session_destroyed(lambda _context: self.table2_run and self.table2_run.cancel())
-        return self._layout
+        return super().__panel__()

@@ -116,7 +116,7 @@ def titles(snapshot: LatentSnapshot) -> dict[str, str]:
     return {
         "rmse": f"Test RMSE, extrapolation: latent ODE {snapshot.rmse_ode:.3f} · RNN {snapshot.rmse_rnn:.3f}",
         "series": f"Test series {snapshot.series}: {len(snapshot.obs_t)} observations{edited}",
-        "latent": f"Latent trajectory z(t) ({snapshot.method}: {snapshot.nfe_forward} evaluations of f)",
+        "latent": f"Latent trajectory z(t) ({snapshot.solver.method}: {snapshot.nfe_forward} evaluations of f)",
     }
 
 
