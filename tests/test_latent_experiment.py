@@ -64,7 +64,7 @@ def test_horizon_and_tolerance_resolve_the_trained_model_at_once(make_experiment
     assert shorter.rmse_ode != before.rmse_ode  # scored over the shorter continuation
     experiment.param.update(rtol=1e-7, atol=1e-8)
     tighter = _latest(experiment)
-    assert tighter.rtol == 1e-7 and tighter.atol == 1e-8 and tighter.nfe_forward > shorter.nfe_forward
+    assert tighter.solver.rtol == 1e-7 and tighter.solver.atol == 1e-8 and tighter.nfe_forward > shorter.nfe_forward
     assert experiment.trainer.iteration == 0  # nothing was trained
 
 

@@ -21,7 +21,7 @@ def settle(page):
 
 @pytest.fixture
 def latent():
-    page = LatentPage(experiment=LatentODEExperiment(hidden=12, encoder_hidden=12, batch_size=32))
+    page = LatentPage(experiment=LatentODEExperiment(hidden=12, encoder_hidden=12, batch_size=32)).ready()
     yield page
     page.stream.stop()
 

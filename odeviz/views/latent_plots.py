@@ -16,7 +16,7 @@ from .figures import BACKWARD_COLOR, ODE_COLOR, RESNET_COLOR, TARGET_COLOR, nfe_
 RNN_COLOR = RESNET_COLOR
 HISTORY_COLUMNS = ("iteration", "loss", "elbo", "kl", "rmse_ode", "rmse_rnn", "nfe_forward", "nfe_backward")
 REMOVE_RADIUS = 0.04  # of the curve's extent: a tap this close to an observation removes it
-SERIES_SIZE = 380
+SERIES_SIZE = 340
 
 
 # ---- pure: snapshot -> columns ---------------------------------------------------------------
@@ -171,7 +171,10 @@ class LatentFigures(figures.HistoryPlots):
                                   legend_label="solver's evaluations of f")
         fig.add_layout(self.window_end)
         figures.hover(fig, [evaluations], [("t", "@t{0.000}"), ("z₁", "@z1{0.000}")])
-        figures.style_legend(fig, "top_left")
+        figures.style_legend(fig)
+        legend = fig.legend[0]
+        legend.orientation = "horizontal"
+        fig.add_layout(legend, "below")  # off the curves, whatever their shape
         return fig
 
     def _loss(self):
