@@ -140,3 +140,14 @@ def test_table2_rows_train_fresh_models_beside_the_papers_numbers():
     for row in rows:
         assert row["iterations"] == 3 and row["rnn"] > 0 and row["latent_ode"] > 0 and row["seconds"] > 0
         assert row["paper_latent_ode"] == PAPER_TABLE2[row["observations"]]["latent_ode"]
+
+
+def test_latent_ode_extrapolates_better_than_the_rnn_at_30_observations(make_experiment):
+    """Table 2's first column in small: same data, same batches, same optimiser for both, the
+    experiment's recipe (a large step falling along a cosine, KL warm-up), 150 iterations."""
+    experiment = make_experiment(LatentODEExperiment, observations=30, batch_size=400, decay_iterations=300)
+    experiment.trainer.snapshot_interval = float("inf")
+    experiment.step(150)
+    assert experiment.trainer.wait_idle(1200) and experiment.trainer.iteration == 150
+    ode, rnn = experiment.test_rmse()
+    assert ode < 0.85 * rnn, (ode, rnn)

@@ -101,31 +101,3 @@ def test_recovers_a_known_linear_latent_system():
 def _reconstruction_rmse(model, t, x, count) -> float:
     mean, _ = model.encoder(t, x, count)
     return rmse(model.decode(mean, t).x, x, count)
-
-
-def test_latent_ode_extrapolates_better_than_the_rnn_at_30_observations():
-    """Table 2's first column in small: same data, same iterations, same optimiser for both (the
-    experiment's recipe: a large step, KL warm-up)."""
-    train, test = spirals(30, count=500, seed=0).split()
-    torch.manual_seed(0)
-    model = LatentODE()
-    rnn = rnn_matching(model, obs_dim=2)
-    optimizer = torch.optim.Adam([*model.parameters(), *rnn.parameters()], lr=3e-2)
-    t, x, count = tensors(train)
-    batches = torch.Generator().manual_seed(0)
-    for iteration in range(ITERATIONS):
-        batch = torch.randperm(len(train), generator=batches)[:BATCH]
-        optimizer.zero_grad()
-        elbo = model.elbo(t[batch], x[batch], count[batch], 0.3)
-        kl_weight = min(1.0, iteration / KL_WARMUP)
-        (kl_weight * elbo.kl - elbo.log_likelihood + rnn.one_step_loss(t[batch], x[batch], count[batch])).backward()
-        optimizer.step()
-    observed, (future_t, future_x, future_count) = tensors(test), tensors(test, "future")
-    with torch.no_grad():
-        mean, _ = model.encoder(*observed)
-        ode = rmse(model.decode(mean, future_t).x, future_x, future_count)
-        baseline = rmse(rnn.extrapolate(*observed, future_t), future_x, future_count)
-    assert ode < 0.85 * baseline, (ode, baseline)
-
-
-ITERATIONS, BATCH, KL_WARMUP = 160, 200, 100

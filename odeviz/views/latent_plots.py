@@ -16,7 +16,7 @@ from .figures import BACKWARD_COLOR, ODE_COLOR, RESNET_COLOR, TARGET_COLOR, nfe_
 RNN_COLOR = RESNET_COLOR
 HISTORY_COLUMNS = ("iteration", "loss", "elbo", "kl", "rmse_ode", "rmse_rnn", "nfe_forward", "nfe_backward")
 REMOVE_RADIUS = 0.04  # of the curve's extent: a tap this close to an observation removes it
-SERIES_SIZE = 340
+SERIES_SIZE = 360
 
 
 # ---- pure: snapshot -> columns ---------------------------------------------------------------
