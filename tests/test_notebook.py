@@ -16,6 +16,8 @@ EXPECTED = {
     "classifier": [r"after 120 iterations: accuracy on all points (9[5-9]|100)\.\d%", r"circles, augment=1: accuracy"],
     "figure3": [r"tol 1e-08: NFE +\d+, error \d", r"128 RK4 steps: through the solver +\d+ KiB, adjoint +[\d.]+ KiB"],
     "cnf": [r"held-out NLL cnf +\d\.\d{3} nats", r"samples \(500, 2\), mean log p of the samples -?\d"],
+    "latent": [r"after 150 iterations: test RMSE latent ODE \d\.\d{3}, RNN \d\.\d{3}",
+               r"30 -> 5 observations: the prediction moved by up to \d"],
     "table1": [r"1-layer MLP +test error +\d\.\d\d %", r"ODE-Net +test error +\d\.\d\d %"],
 }
 

@@ -10,6 +10,8 @@ Shared plumbing lives here; each experiment's commands live in a module of this 
     odeviz fig3 [--iters 200] [--json] [--seminorm] …
     odeviz train supervised --model mlp|resnet|rknet|odenet [--epochs N] [--mnist-dir DIR] [--json]
     odeviz table1 [--epochs N] [--json]
+    odeviz train latent --obs 30 [--iters N] [--max-seconds S] [--data FILE] [--save PATH] [--json]
+    odeviz table2 [--iters N] [--json]
 
 Bad values get one line on stderr naming the option and exit code 2; a training run that stops
 itself (NaN loss, step-size underflow, too many evaluations) says why on stderr and exits 1.
@@ -19,11 +21,11 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from . import classifier, cnf, continuity, serve, table1
+from . import classifier, cnf, continuity, latent, serve, table1
 from .common import EXIT_INTERRUPTED, EXIT_STOPPED, EXIT_USAGE, Parser, RunFailed, UsageError
 
 # Each module adds its subcommands: ``odeviz <command>`` and ``odeviz train <experiment>``.
-COMMANDS = (serve, continuity, classifier, cnf, table1)
+COMMANDS = (serve, continuity, classifier, cnf, table1, latent)
 
 
 def build_parser() -> Parser:

@@ -179,15 +179,19 @@ def add_solver_options(parser: argparse.ArgumentParser, experiment_class, **over
         _add_knob(parser, experiment_class, knob, overrides)
 
 
+def knob_values(experiment_class, args: argparse.Namespace) -> dict:
+    """The experiment's params given on the command line (options left out keep the defaults)."""
+    from ..experiments.knobs import knobs
+
+    return {knob.param: getattr(args, knob.param) for knob in knobs(experiment_class)
+            if getattr(args, knob.param, None) is not None}
+
+
 def experiment_from_args(experiment_class, args: argparse.Namespace, **params):
     """The experiment with the knobs given on the command line (and ``params``); a value its params
     refuse is a :class:`UsageError` naming the option, in the param's own words."""
-    from ..experiments.knobs import knobs
-
-    given = {knob.param: getattr(args, knob.param) for knob in knobs(experiment_class)
-             if getattr(args, knob.param, None) is not None}
     try:
-        return experiment_class(**given, **params)
+        return experiment_class(**knob_values(experiment_class, args), **params)
     except ValueError as error:  # out of bounds, or e.g. an MNIST directory that cannot be read
         raise UsageError(param_error(error, experiment_class)) from None
 

@@ -5,12 +5,14 @@ from .cnf import CNFExperiment, CNFSnapshot
 from .continuity import ContinuityExperiment, ContinuitySnapshot
 from .figure3 import Figure3Experiment, Figure3Measurements
 from .knobs import Knob, knobs
+from .latent import LatentODEExperiment, LatentSnapshot
 from .stream import History, Mailbox
 from .table1 import Table1Experiment, Table1Snapshot
 from .trainer import Trainer, TrainingComplete, TrainingDiverged
 
 __all__ = [
     "CNFExperiment", "CNFSnapshot", "ClassifierExperiment", "ClassifierSnapshot", "ContinuityExperiment",
-    "ContinuitySnapshot", "Experiment", "Figure3Experiment", "Figure3Measurements", "History", "Knob", "Mailbox",
-    "Table1Experiment", "Table1Snapshot", "Trainer", "TrainingComplete", "TrainingDiverged", "knobs",
+    "ContinuitySnapshot", "Experiment", "Figure3Experiment", "Figure3Measurements", "History", "Knob",
+    "LatentODEExperiment", "LatentSnapshot", "Mailbox", "Table1Experiment", "Table1Snapshot", "Trainer",
+    "TrainingComplete", "TrainingDiverged", "knobs",
 ]

@@ -22,6 +22,15 @@ from .checkpoints import RESTORE_FACTOR, CheckpointRing, LossWatch
 from .trainer import Trainer, TrainingDiverged
 
 
+def cosine_decay(rate: float, iteration: int, iterations: int, floor: float) -> float:
+    """``rate`` falling along a half cosine to ``floor`` of it over ``iterations``, then staying there
+    (``iterations`` 0: constant): a large step first, a small one to settle."""
+    if not iterations:
+        return rate
+    progress = min(iteration / iterations, 1.0)
+    return rate * (floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress)))
+
+
 class Real(param.Number):
     """A bounded real number that also refuses booleans (``param.Number`` takes True as 1) and NaN
     (which param reports as out of bounds: "must be at most 1.0, not nan")."""

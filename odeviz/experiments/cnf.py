@@ -13,7 +13,6 @@ seconds, spaced by the trainer's ``snapshot_share``).
 """
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +27,7 @@ from ..models.flows import CNF, PlanarFlow
 from ..models.saving import TrainedFlow, save_cnf
 from ..numerics.config import SolverConfig
 from ..numerics.solve import CancelToken
-from .base import Experiment, Real
+from .base import Experiment, Real, cosine_decay
 
 PLANAR_BANK = (2, 8, 32)  # planar flows trained side by side: the capacity axis of Figure 4
 FRACTIONS = np.linspace(0.0, 1.0, 11)  # of the generative flow, base (0) → data (1): density frames
@@ -173,10 +172,7 @@ class CNFExperiment(Experiment):
     def _learning_rate(self) -> float:
         """A large step first (it carries the flow past the plateau where it has learnt only part of the
         density), then a cosine decay to LR_FLOOR of it, which settles the NLL."""
-        if not self.decay_iterations:
-            return self.learning_rate
-        progress = min(self.trainer.iteration / self.decay_iterations, 1.0)
-        return self.learning_rate * (LR_FLOOR + (1.0 - LR_FLOOR) * 0.5 * (1.0 + math.cos(math.pi * progress)))
+        return cosine_decay(self.learning_rate, self.trainer.iteration, self.decay_iterations, LR_FLOOR)
 
     def _record_capacity(self, scalars: dict) -> None:
         def smooth(table: dict, key: int, value: float) -> None:

@@ -11,6 +11,7 @@ from .base import Experiment
 from .classifier import ClassifierExperiment
 from .cnf import CNFExperiment
 from .continuity import ContinuityExperiment
+from .latent import LatentODEExperiment
 from .table1 import Table1Experiment
 
 # The knobs particular to each experiment (a subclass, like Figure 3's, inherits its base's).
@@ -19,12 +20,14 @@ OWN_KNOBS: dict[type[Experiment], tuple[str, ...]] = {
     ClassifierExperiment: ("dataset", "noise", "samples", "augment", "width", "batch_size", "regularization", "max_nfe"),
     CNFExperiment: ("width", "depth", "trace", "batch_size", "regularization", "decay_iterations"),
     Table1Experiment: ("epochs", "batch_size", "channels", "rk_steps", "mnist_dir"),
+    LatentODEExperiment: ("observations", "latent_dim", "hidden", "encoder_hidden", "batch_size", "horizon", "decay_iterations",
+                          "kl_warmup"),
 }
 # The knobs every experiment shares, where it has them: the optimiser's, then the ODE solver's.
 TRAINING_KNOBS = ("learning_rate", "seed")
 SOLVER_KNOBS = ("method", "fixed_steps", "rtol", "atol", "adjoint", "seminorm")
 # Public names that are not the param's own.
-RENAMES = {"learning_rate": "lr", "dataset": "data", "decay_iterations": "lr_decay"}
+RENAMES = {"learning_rate": "lr", "dataset": "data", "decay_iterations": "lr_decay", "observations": "obs"}
 
 
 @dataclass(frozen=True)

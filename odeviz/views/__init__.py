@@ -3,6 +3,7 @@ from .classifier import ClassifierPage
 from .cnf import CNFPage
 from .continuity import ContinuityPage
 from .figure3 import Figure3Page
+from .latent import LatentPage
 from .page import ExperimentPage
 from .table1 import Table1Page
 
@@ -13,6 +14,10 @@ PAGES = {
     "figure3": Figure3Page,
     "table1": Table1Page,
     "cnf": CNFPage,
+    "latent": LatentPage,
 }
 
-__all__ = ["PAGES", "CNFPage", "ExperimentPage", "ClassifierPage", "ContinuityPage", "Figure3Page", "Table1Page"]
+__all__ = [
+    "PAGES", "CNFPage", "ExperimentPage", "ClassifierPage", "ContinuityPage", "Figure3Page", "LatentPage",
+    "Table1Page",
+]
