@@ -15,6 +15,7 @@ import param
 
 from ..experiments import Experiment
 from .controls import TrainingControls, log_slider
+from .export import ExportTools
 from .streaming import SessionStream
 
 SIDEBAR_WIDTH = 300
@@ -79,6 +80,7 @@ class ExperimentPage(pn.viewable.Viewer):
         sidebar = pn.Column(pn.pane.Markdown("### Training"), self.controls, *self.settings(),
                             width=SIDEBAR_WIDTH, styles=SIDEBAR_STYLE, margin=(5, 10))
         self._layout = pn.Row(sidebar, pn.Column(header, *self.plots()), sizing_mode="stretch_width")
+        sidebar.append(ExportTools(self))  # last: it exports the figures of the layout just made
         self.controls.update()
 
     # ---- what a page may override --------------------------------------------------------------
