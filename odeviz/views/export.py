@@ -22,7 +22,7 @@ from pathlib import Path
 import panel as pn
 from bokeh.core.templates import get_env
 from bokeh.models import Plot
-from bokeh.resources import INLINE
+from bokeh.resources import Resources
 
 from ..experiments.table1 import Table1Snapshot
 from .animation import animation_for, frame_count, gif_bytes
@@ -38,6 +38,21 @@ HTML_TEMPLATE = get_env().from_string("""{% extends "file.html.jinja" %}
 TABLE_FIELDS = ("model", "status", "epochs_done", "epochs", "test_error_percent", "params", "activation_bytes",
                 "seconds_per_epoch", "nfe_forward", "nfe_backward", "paper_test_error_percent", "paper_params",
                 "paper_memory", "paper_time")
+
+
+class BokehInline(Resources):
+    """Bokeh's own JavaScript and CSS inline, and nothing else. Plain ``Resources`` also lists the
+    external scripts of every model class loaded, used or not: Panel's module shim, at a URL relative
+    to a server, which a file opened offline cannot load."""
+
+    def __init__(self, components=None) -> None:
+        super().__init__(mode="inline", components=components)
+
+    def clone(self, *, components=None) -> BokehInline:  # file_html clones it with the components used
+        return BokehInline(components if components is not None else list(self.components))
+
+    def _collect_external_resources(self, resource_attr) -> list[str]:
+        return []
 
 
 # ---- the files --------------------------------------------------------------------------------
@@ -63,7 +78,7 @@ def standalone_html(page) -> str:
     from bokeh.embed import file_html
 
     # Figures of a live document: file_html re-homes them in a temporary document while it writes.
-    return file_html(shown_models(page), INLINE, title=f"odeviz · {page.title}", template=HTML_TEMPLATE,
+    return file_html(shown_models(page), BokehInline(), title=f"odeviz · {page.title}", template=HTML_TEMPLATE,
                      template_variables={"heading": escape_html(page.title), "note": escape_html(_note(page))},
                      suppress_callback_warning=True)
 
@@ -165,7 +180,7 @@ class ExportTools(pn.viewable.Viewer):
         super().__init__(**params)
         self.page = page
         slug = page_slug(page)
-        small = dict(sizing_mode="stretch_width", button_style="outline", margin=(3, 10))
+        small = dict(sizing_mode="stretch_width", variant="outline", margin=(3, 10))
         self.png = pn.widgets.Button(label="Figures as PNG", css_classes=["odeviz-export-png"], **small)
         plots = [model.id for model in shown_models(page) if isinstance(model, Plot)]
         self.png.js_on_click(code=png_script(plots, f"odeviz-{slug}.png"))
