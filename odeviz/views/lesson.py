@@ -71,9 +71,9 @@ class LessonPage(pn.viewable.Viewer):
 
     def _replace_page(self, page) -> None:
         old, self.page = self.page, page
-        self.holder.objects = [] if page is None else [page]
         if old is not None:
-            old.stream.stop()  # its training thread ends with the step
+            old.stream.stop()  # first: no frame of it is sent once its plots are gone; its training ends
+        self.holder.objects = [] if page is None else [page]
 
     def close(self) -> None:
         self._replace_page(None)
