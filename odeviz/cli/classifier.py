@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import math
 
-from .common import (UsageError, add_knob_options, add_solver_options, experiment_from_args, finish, param_values,
-    run_training)
+from .common import (UsageError, add_export_option, add_knob_options, add_solver_options, experiment_from_args,
+    export_folder, export_page, finish, param_values, run_training)
 
 
 def _add_classifier_options(parser, experiment_class, default_iters: int) -> None:
@@ -14,6 +14,7 @@ def _add_classifier_options(parser, experiment_class, default_iters: int) -> Non
     parser.add_argument("--json", action="store_true", help="print one JSON object to stdout instead of a summary")
     add_knob_options(parser, experiment_class)
     add_solver_options(parser, experiment_class)
+    add_export_option(parser)
 
 
 def add_parsers(commands, experiments) -> None:
@@ -39,6 +40,7 @@ def _experiment(cls, args: argparse.Namespace):
 
     if args.iters < 1:
         raise UsageError(f"--iters must be at least 1, not {args.iters}")
+    args.export = export_folder(args.export)
     configure_torch()
     experiment = experiment_from_args(cls, args)
     experiment.trainer.snapshot_interval = math.inf  # nobody looks at intermediate pictures here
@@ -51,6 +53,7 @@ def _train_classifier(args: argparse.Namespace) -> int:
     experiment = _experiment(ClassifierExperiment, args)
     try:
         report = run_training(experiment, args.iters)
+        report["exported"] = export_page(experiment, "classifier", args.export)
         snapshot = experiment.trainer.mailbox.latest()
     finally:
         experiment.close()
@@ -88,6 +91,7 @@ def _figure3(args: argparse.Namespace) -> int:
         _, columns = experiment.trainer.history.since(0)
         history = {name: columns[name].tolist() if name in columns else [] for name in ("iteration", "nfe_forward", "nfe_backward")}
         ratio = experiment.nfe_ratio()
+        exported = export_page(experiment, "figure3", args.export)
     finally:
         experiment.close()
     sweep, memory, current = measured.sweep, measured.memory, measured.current
@@ -115,6 +119,7 @@ def _figure3(args: argparse.Namespace) -> int:
             "direct_bytes": memory.direct_bytes.tolist(), "adjoint_bytes": memory.adjoint_bytes.tolist(),
         },
         "params": param_values(experiment),
+        "exported": exported,
     }
     if experiment.trainer.message:
         report.update(stopped_early=True, message=experiment.trainer.message)

@@ -5,8 +5,8 @@ import argparse
 import math
 from pathlib import Path
 
-from .common import (RunFailed, UsageError, add_knob_options, add_solver_options, experiment_from_args, finish,
-    finite_float, param_values, run_training, writable_file)
+from .common import (RunFailed, UsageError, add_export_option, add_knob_options, add_solver_options,
+    experiment_from_args, export_folder, export_page, finish, finite_float, param_values, run_training, writable_file)
 
 
 def add_parsers(commands, experiments) -> None:
@@ -28,6 +28,7 @@ def add_parsers(commands, experiments) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object to stdout instead of a summary")
     add_knob_options(parser, CNFExperiment, decay_iterations={"metavar": "ITERS"})
     add_solver_options(parser, CNFExperiment)
+    add_export_option(parser)
     parser.set_defaults(run=_train_cnf)
 
 
@@ -56,6 +57,7 @@ def _train_cnf(args: argparse.Namespace) -> int:
         raise UsageError(f"--max-seconds must be positive, not {args.max_seconds:g}")
     if args.save is not None:
         writable_file("--save", args.save)
+    folder = export_folder(args.export)
     configure_torch()
     experiment = experiment_from_args(CNFExperiment, args, **_data_params(args.data))
     try:
@@ -67,6 +69,7 @@ def _train_cnf(args: argparse.Namespace) -> int:
                 experiment.save(args.save)
             except (OSError, RuntimeError) as error:  # e.g. the disk filled up during training
                 raise RunFailed(f"trained, but could not save the model to {str(args.save)!r}: {error}") from None
+        exported = export_page(experiment, "cnf", folder)
     finally:
         experiment.close()
     values = param_values(experiment)
@@ -77,6 +80,7 @@ def _train_cnf(args: argparse.Namespace) -> int:
         "held_out_nll_planar": {name.removeprefix("planar_"): value for name, value in held_out.items() if name != "cnf"},
         "held_out_points": len(experiment.source.held_out()),
         "saved": str(args.save) if args.save is not None else None,
+        "exported": exported,
         "params": values,
     }
     return finish(report, args.json, _summary)

@@ -121,7 +121,8 @@ def run_training(experiment, iterations: int, max_seconds: float | None = None) 
 def finish(report: dict, as_json: bool, summary) -> int:
     """Print the report (one JSON object, or ``summary(report)``); a run that stopped itself says why
     on stderr and exits 1."""
-    print(json_text(report) if as_json else summary(report))
+    exported = "".join(f"\n  exported {path}" for path in report.get("exported") or ())
+    print(json_text(report) if as_json else summary(report) + exported)
     if report.get("stopped_early"):
         print(f"odeviz: {report['message']}", file=sys.stderr)
         return EXIT_STOPPED
@@ -205,3 +206,39 @@ def param_error(error: ValueError, experiment_class) -> str:
         return rest
     public = {knob.param: knob.public for knob in knobs(experiment_class)}.get(name)
     return f"--{public.replace('_', '-')} {rest}" if public else f"{name} {rest}"
+
+
+# ---- --export DIR: the page's files, written from the trained experiment ----------------------
+def add_export_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--export", type=Path, default=None, metavar="DIR",
+                        help="after training, write the page's figures as a standalone HTML file (works offline) "
+                             "into DIR, with the flow as a GIF and the table as CSV where the page has them")
+
+
+def export_folder(folder: Path | None) -> Path | None:
+    """``--export``'s folder, made now (before a long run, not after); UsageError if it cannot be."""
+    if folder is None:
+        return None
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"--export: {str(folder)!r} is a file; give a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(f"--export: cannot make the folder {str(folder)!r} ({error.strerror or error})") from None
+    return folder
+
+
+def export_page(experiment, slug: str, folder: Path | None) -> list[str]:
+    """Draw the trained ``experiment`` on its page (headless) and write the page's exports into
+    ``folder``; the paths written (none without a folder)."""
+    if folder is None:
+        return []
+    from ..views import PAGES
+    from ..views.export import write_exports
+
+    experiment.trainer.refresh()  # the final picture, drawn now
+    page = PAGES[slug](experiment=experiment).ready()
+    try:
+        return [str(path) for path in write_exports(page, folder)]
+    except OSError as error:
+        raise RunFailed(f"trained, but could not write the exports to {str(folder)!r}: {error.strerror or error}") from None

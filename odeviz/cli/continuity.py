@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 import math
 
-from .common import (UsageError, add_knob_options, add_solver_options, experiment_from_args, finish, param_values,
-    run_training)
+from .common import (UsageError, add_export_option, add_knob_options, add_solver_options, experiment_from_args,
+    export_folder, export_page, finish, param_values, run_training)
 
 
 def add_parsers(commands, experiments) -> None:
@@ -20,6 +20,7 @@ def add_parsers(commands, experiments) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object to stdout instead of a summary")
     add_knob_options(parser, ContinuityExperiment)
     add_solver_options(parser, ContinuityExperiment)
+    add_export_option(parser)
     parser.set_defaults(run=_train_continuity)
 
 
@@ -29,12 +30,14 @@ def _train_continuity(args: argparse.Namespace) -> int:
 
     if args.iters < 1:
         raise UsageError(f"--iters must be at least 1, not {args.iters}")
+    folder = export_folder(args.export)
     configure_torch()
     experiment = experiment_from_args(ContinuityExperiment, args)
     try:
         # Nobody looks at intermediate pictures here: draw only the final one.
         experiment.trainer.snapshot_interval = math.inf
         report = run_training(experiment, args.iters)
+        report["exported"] = export_page(experiment, "continuity", folder)
     finally:
         experiment.close()
     report = {"experiment": "continuity", **report, "params": param_values(experiment)}

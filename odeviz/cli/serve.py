@@ -19,12 +19,12 @@ DEFAULT_SLOTS_PER_WORKER = 2  # experiments training at once on each Dask worker
 DEFAULT_MAX_SESSIONS = 60  # a class, each with a tab or two; every session trains on the same cores
 
 
-def _page_factory(page_class) -> Callable:
+def _page_factory(page_class, *args) -> Callable:
     def page():  # a plain function, so Panel calls it once per browser session: a fresh page each
         from ..runtime import configure_session
 
         configure_session()
-        return page_class()
+        return page_class(*args)
 
     page.__name__ = page_class.__name__
     return page
@@ -85,16 +85,26 @@ def _serve(args: argparse.Namespace) -> int:
     import panel as pn
 
     from ..views import PAGES
+    from ..views.lesson import LessonPage
+    from ..views.lesson_file import LessonError, read_lesson
     from .guard import Gate
+
+    try:
+        lesson = read_lesson(args.lesson) if args.lesson else read_lesson()
+    except LessonError as error:
+        raise UsageError(f"--lesson: {error}") from None
 
     gate = Gate(args.address, args.port, args.max_sessions, args.allow_websocket_origin)
     if not gate.is_loopback:
         print(f"odeviz: warning: serving beyond this machine on {args.address or 'every interface'}: anyone who can "
               f"reach port {args.port} may open a session and train on this machine's CPU "
               f"(host names answered: {', '.join(gate.hosts)}; sessions signed)", file=sys.stderr)
-    pages = {slug: _page_factory(page_class) for slug, page_class in PAGES.items()}
-    titles = {slug: f"odeviz · {page_class.title}" for slug, page_class in PAGES.items()}
-    pn.config.index_titles = {f"/{slug}": page_class.title for slug, page_class in PAGES.items()}
+    # The lesson first: where a class starts.
+    pages = {"lesson": _page_factory(LessonPage, lesson),
+             **{slug: _page_factory(page_class) for slug, page_class in PAGES.items()}}
+    titles = {"lesson": f"odeviz · {lesson.title}", **{slug: f"odeviz · {page_class.title}" for slug, page_class in PAGES.items()}}
+    pn.config.index_titles = {"/lesson": f"Guided lesson: {lesson.title}",
+                              **{f"/{slug}": page_class.title for slug, page_class in PAGES.items()}}
     try:
         server = pn.serve(
             pages,
@@ -176,4 +186,7 @@ def add_parsers(commands, train_experiments) -> None:
     serve.add_argument("--num-procs", type=int, default=1, metavar="P",
                        help="server processes sharing the port (Bokeh forks them; Linux/macOS only; with --scheduler, "
                             "not --workers; a page can follow only a session of its own process)")
+    serve.add_argument("--lesson", default=None, metavar="FILE",
+                       help="the lesson at /lesson: a Markdown file with a YAML front matter (see the README's "
+                            "'Write your own lesson'; default: odeviz's own walk through the paper)")
     serve.set_defaults(run=_serve)

@@ -4,7 +4,8 @@ from __future__ import annotations
 import argparse
 import math
 
-from .common import add_knob_options, add_solver_options, experiment_from_args, finish, param_values, run_training
+from .common import (add_export_option, add_knob_options, add_solver_options, experiment_from_args, export_folder,
+    export_page, finish, param_values, run_training)
 
 
 def _add_options(parser) -> None:
@@ -16,6 +17,7 @@ def _add_options(parser) -> None:
         "metavar": "DIR", "help": f"train and test on MNIST IDX files in DIR (default: ${MNIST_DIR_VARIABLE}, "
                                   "else scikit-learn's bundled 8×8 digits)"})
     add_solver_options(parser, Table1Experiment)
+    add_export_option(parser)
 
 
 def add_parsers(commands, experiments) -> None:
@@ -43,6 +45,7 @@ def _train(args: argparse.Namespace) -> int:
     from ..experiments.table1 import MODELS
     from ..numerics.device import configure_torch
 
+    folder = export_folder(args.export)
     configure_torch()
     if args.mnist_dir is None:
         args.mnist_dir = mnist_dir_from_environment()
@@ -53,6 +56,7 @@ def _train(args: argparse.Namespace) -> int:
         experiment.trainer.refresh()
         experiment.trainer.wait_idle()
         snapshot = experiment.trainer.mailbox.latest()
+        exported = export_page(experiment, "table1", folder)
     finally:
         experiment.close()
     rows = [_row_report(row) for row in snapshot.rows]
@@ -62,6 +66,7 @@ def _train(args: argparse.Namespace) -> int:
         "batch_size": snapshot.memory.batch_size,
         "rows": rows, **{k: v for k, v in report.items() if k in ("iterations", "wall_time_seconds", "stopped_early", "message")},
         "params": {k: v for k, v in param_values(experiment).items() if k not in ("models", "digit")},
+        "exported": exported,
     }
     return finish(report, args.json, _table)
 

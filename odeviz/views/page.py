@@ -20,6 +20,7 @@ from . import layout
 from .controls import TrainingControls, log_slider
 from .figures import present
 from .live import FOLLOWING, ShareLive, follow_id, followed_experiment
+from .export import ExportTools
 from .streaming import SessionStream
 
 SIDEBAR_WIDTH = 300
@@ -83,6 +84,7 @@ class ExperimentPage(pn.viewable.Viewer):
         self.stream.on_poll(self.on_poll)
         self.setup()
         self._build_frame()
+        self._sidebar.append(ExportTools(self))  # last: it exports the figures of the layout just made
         self.controls.update()
 
     # ---- the frame: header, sidebar, grid of plots, presenter mode, keyboard ------------------
