@@ -22,7 +22,7 @@ OWN_KNOBS: dict[type[Experiment], tuple[str, ...]] = {
 }
 # The knobs every experiment shares, where it has them: the optimiser's, then the ODE solver's.
 TRAINING_KNOBS = ("learning_rate", "seed")
-SOLVER_KNOBS = ("method", "fixed_steps", "rtol", "atol", "adjoint", "seminorm")
+SOLVER_KNOBS = ("method", "fixed_steps", "rtol", "atol", "adjoint", "seminorm", "adjoint_rtol", "adjoint_atol")
 # Public names that are not the param's own.
 RENAMES = {"learning_rate": "lr", "dataset": "data", "decay_iterations": "lr_decay"}
 
