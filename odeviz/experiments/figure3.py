@@ -39,7 +39,8 @@ from .stream import Mailbox
 
 MEMORY_BATCH = 64
 ADJOINT_FACTORS = (1, 10, 100, 1000)  # backward tolerances this many times the forward ones (panel c)
-GRADIENT_CHECK_SECONDS = 1.0  # while training, the adjoint's gradient error is measured at most this often
+GRADIENT_CHECK_SECONDS = 1.0  # while training, the adjoint's gradient error is measured at most this often,
+GRADIENT_CHECK_SHARE = 0.2  # and in at most this share of the training thread's time
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,7 @@ class Figure3Experiment(ClassifierExperiment):
         self._memory_key = None
         self._swept_version = None
         self._swept: tuple[torch.nn.Module, torch.Tensor, torch.Tensor] | None = None  # field, h0, reference
-        self._checked = (None, None, -float("inf"))  # weights version, solver, clock of the last gradient check
+        self._checked = (None, None, -float("inf"), 0.0)  # weights version, solver, clock, cost of the last gradient check
         super().__init__(**params)
 
     # ---- control, from any thread -----------------------------------------------------------
@@ -114,7 +115,7 @@ class Figure3Experiment(ClassifierExperiment):
     def _build(self) -> None:
         super()._build()
         self._swept, self._swept_version, self._sweep_wanted = None, None, True
-        self._checked = (None, None, -float("inf"))
+        self._checked = (None, None, -float("inf"), 0.0)
         self._publish_measured(sweep=None, current=None, iteration=0, adjoint=None, tradeoff=())
 
     def snapshot(self, token: CancelToken, iteration: int) -> ClassifierSnapshot:
@@ -131,13 +132,14 @@ class Figure3Experiment(ClassifierExperiment):
             not self.trainer.running or (every > 0 and iteration - self._measured.iteration >= every)
         )
         current = self._measured.current
-        version, solver, clock = self._checked
+        version, solver, clock, cost = self._checked
+        wait = max(GRADIENT_CHECK_SECONDS, cost / GRADIENT_CHECK_SHARE - cost)
         return {
             "sweep": sweep,
             "current": self._swept is not None and (current is None or current.solver != self._measured_solver()),
             "memory": self._memory_key != (self.dim, self.width),
             "adjoint": self.adjoint and (solver != self._adjoint_solver() or version != self.weights_version
-                                         and time.perf_counter() - clock >= GRADIENT_CHECK_SECONDS),
+                                         and time.perf_counter() - clock >= wait),
         }
 
     def _measure(self, iteration: int) -> None:
@@ -170,8 +172,7 @@ class Figure3Experiment(ClassifierExperiment):
     def _measure_adjoint(self, token: CancelToken, iteration: int, tradeoff: bool) -> None:
         """The adjoint's gradient error and cost on the current weights (and, with ``tradeoff``, as the
         backward tolerance loosens)."""
-        solver = self._adjoint_solver()
-        self._checked = (self.weights_version, solver, time.perf_counter())
+        solver, start = self._adjoint_solver(), time.perf_counter()
         field = copy.deepcopy(self.model["field"]).double()
         readout = copy.deepcopy(self.model["readout"]).double()
         count = self.sweep_points
@@ -189,6 +190,7 @@ class Figure3Experiment(ClassifierExperiment):
             raise
         except SolverError:  # too stiff at this setting: nothing to show rather than a stale number
             changes = dict(adjoint=None)
+        self._checked = (self.weights_version, solver, time.perf_counter(), time.perf_counter() - start)
         self._publish_measured(**changes)
 
     def _sweep(self, token: CancelToken, iteration: int) -> None:

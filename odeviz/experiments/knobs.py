@@ -18,7 +18,7 @@ OWN_KNOBS: dict[type[Experiment], tuple[str, ...]] = {
     ContinuityExperiment: ("target", "augment", "depth"),
     ClassifierExperiment: ("dataset", "noise", "samples", "augment", "width", "batch_size", "regularization", "max_nfe"),
     CNFExperiment: ("width", "depth", "trace", "batch_size", "regularization", "decay_iterations"),
-    Table1Experiment: ("epochs", "batch_size", "channels", "rk_steps", "mnist_dir"),
+    Table1Experiment: ("epochs", "seeds", "batch_size", "channels", "rk_steps", "mnist_dir"),
 }
 # The knobs every experiment shares, where it has them: the optimiser's, then the ODE solver's.
 TRAINING_KNOBS = ("learning_rate", "seed")
