@@ -8,6 +8,8 @@ import math
 from .common import (UsageError, add_export_option, add_knob_options, add_solver_options, experiment_from_args,
     export_folder, export_page, finish, param_values, run_training)
 
+STEP_COLUMNS = ("accepted_forward", "rejected_forward", "accepted_backward", "rejected_backward")
+
 
 def _add_classifier_options(parser, experiment_class, default_iters: int) -> None:
     parser.add_argument("--iters", type=int, default=default_iters, help=f"training iterations (default: {default_iters})")
@@ -89,7 +91,8 @@ def _figure3(args: argparse.Namespace) -> int:
         experiment.trainer.wait_idle(600)  # the sweep of the final weights runs once training stops
         measured = experiment.measurements.latest()
         _, columns = experiment.trainer.history.since(0)
-        history = {name: columns[name].tolist() if name in columns else [] for name in ("iteration", "nfe_forward", "nfe_backward")}
+        history = {name: columns[name].tolist() if name in columns else [] for name in
+                   ("iteration", "nfe_forward", "nfe_backward", *STEP_COLUMNS)}
         ratio = experiment.nfe_ratio()
         exported = export_page(experiment, "figure3", args.export)
     finally:
@@ -104,6 +107,8 @@ def _figure3(args: argparse.Namespace) -> int:
         "a_b_tolerance_sweep": None if sweep is None else {
             "method": sweep.method, "tolerance": sweep.tolerances.tolist(), "nfe_forward": sweep.nfe_forward.tolist(),
             "error": sweep.error.tolist(), "wall_time_seconds": sweep.wall_time.tolist(),
+            "wall_time_is_median_of": sweep.repeats, "wall_time_spread": sweep.wall_spread.tolist(),
+            "seconds_per_evaluation": sweep.seconds_per_evaluation()[0], "machine_loaded": sweep.loaded,
         },
         "current_setting": None if current is None else {
             "rtol": current.solver.rtol, "atol": current.solver.atol, "nfe_forward": current.nfe_forward, "error": current.error,
@@ -112,6 +117,9 @@ def _figure3(args: argparse.Namespace) -> int:
         "c_nfe_backward_vs_forward": {
             "nfe_forward": history["nfe_forward"], "nfe_backward": history["nfe_backward"],
             "mean_ratio": None if math.isnan(ratio) else ratio,
+            "steps_accepted_rejected": {name: history[name] for name in STEP_COLUMNS},
+            "adjoint_now": _adjoint_report(measured.adjoint),
+            "tradeoff_by_backward_tolerance": [_adjoint_report(cost) for cost in measured.tradeoff],
         },
         "d_nfe_over_training": {"iteration": history["iteration"], "nfe_forward": history["nfe_forward"]},
         "memory": None if memory is None else {
@@ -126,6 +134,18 @@ def _figure3(args: argparse.Namespace) -> int:
     return finish(report, args.json, _figure3_summary)
 
 
+def _adjoint_report(cost) -> dict | None:
+    """One adjoint gradient's cost (evaluations, accepted/rejected steps) and its error against backprop at 1e-10."""
+    if cost is None:
+        return None
+    solver = cost.solver
+    return {"rtol": solver.rtol, "atol": solver.atol, "adjoint_rtol": solver.adjoint_rtol or solver.rtol,
+            "adjoint_atol": solver.adjoint_atol or solver.atol, "nfe_forward": cost.nfe_forward,
+            "nfe_backward": cost.nfe_backward, "ratio": cost.ratio,
+            "steps_forward": cost.steps_forward._asdict(), "steps_backward": cost.steps_backward._asdict(),
+            "gradient_error": cost.gradient_error}
+
+
 def _figure3_summary(report: dict) -> str:
     sweep, ratio, memory = report["a_b_tolerance_sweep"], report["c_nfe_backward_vs_forward"], report["memory"]
     lines = [f"figure3: {report['iterations']} training iterations"]
@@ -136,6 +156,11 @@ def _figure3_summary(report: dict) -> str:
             lines.append(f"  {tolerance:9.0e}   {nfe:5.0f}   {error:9.2e}  {1e3 * wall:6.2f} ms")
     if ratio["mean_ratio"] is not None:
         lines.append(f"  NFE-backward / NFE-forward over training: {ratio['mean_ratio']:.2f} (the paper: about 0.5)")
+    for cost in ratio["tradeoff_by_backward_tolerance"]:
+        f, b = cost["steps_forward"], cost["steps_backward"]
+        lines.append(f"    backward tolerance {cost['adjoint_rtol']:.0e}/{cost['adjoint_atol']:.0e}: ratio {cost['ratio']:.2f}, "
+                     f"steps accepted/rejected forward {f['accepted']}/{f['rejected']}, backward {b['accepted']}/{b['rejected']}, "
+                     f"gradient error {cost['gradient_error']:.1e}")
     if memory is not None:
         lines.append(f"  memory kept for backward ({memory['method']}, batch {memory['batch']}):")
         for steps, direct, adjoint in zip(memory["steps"], memory["direct_bytes"], memory["adjoint_bytes"]):

@@ -155,7 +155,8 @@ def _add_knob(parser: argparse.ArgumentParser, experiment_class, knob, overrides
     else:
         kind = int if isinstance(p, param.Integer) else finite_float if isinstance(p, param.Number) else str
         default = f"{p.default:g}" if isinstance(p.default, float) else p.default
-        kwargs.update(type=kind, help=f"{p.doc} (default: {default})")
+        # A param that is None by default says in its doc what that means ("the forward rtol").
+        kwargs.update(type=kind, help=p.doc if p.default is None else f"{p.doc} (default: {default})")
     kwargs.update(overrides.get(knob.param, {}))
     parser.add_argument(option, **kwargs)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import math
 
+import numpy as np
+
 from .common import (add_export_option, add_knob_options, add_solver_options, experiment_from_args, export_folder,
     export_page, finish, param_values, run_training)
 
@@ -59,7 +61,7 @@ def _train(args: argparse.Namespace) -> int:
         exported = export_page(experiment, "table1", folder)
     finally:
         experiment.close()
-    rows = [_row_report(row) for row in snapshot.rows]
+    rows = [_row_report(row, experiment.seed) for row in snapshot.rows]
     report = {
         "experiment": "supervised" if args.model else "table1",
         "dataset": snapshot.dataset, "train_size": snapshot.train_size, "test_size": snapshot.test_size,
@@ -71,7 +73,7 @@ def _train(args: argparse.Namespace) -> int:
     return finish(report, args.json, _table)
 
 
-def _row_report(row) -> dict:
+def _row_report(row, seed: int) -> dict:
     nan_to_none = lambda value: None if math.isnan(value) else float(value)  # JSON has no NaN
     return {
         "model": row.key, "label": row.label, "epochs": row.epochs_done,
@@ -79,6 +81,12 @@ def _row_report(row) -> dict:
         "activation_bytes": row.activation_bytes, "seconds_per_epoch": nan_to_none(row.seconds_per_epoch),
         "nfe_forward": nan_to_none(row.nfe_forward), "nfe_backward": nan_to_none(row.nfe_backward),
         "test_error_per_epoch": [float(e) for e in row.test_errors],
+        # One row per seed (seed, seed + 1, …: initial weights and batch order), then their aggregate.
+        "seeds": [{"seed": seed + i, "test_error_percent": float(e)} for i, e in enumerate(row.seed_errors)],
+        "test_error_mean": nan_to_none(float(np.mean(row.seed_errors))) if len(row.seed_errors) else None,
+        "test_error_std": nan_to_none(row.test_error_std),
+        "test_error_min": float(np.min(row.seed_errors)) if len(row.seed_errors) else None,
+        "test_error_max": float(np.max(row.seed_errors)) if len(row.seed_errors) else None,
         "paper": {"test_error_percent": row.paper.test_error, "params": row.paper.params,
                   "memory": row.paper.memory, "time": row.paper.time},
     }
@@ -88,16 +96,23 @@ def _table(report: dict) -> str:
     def number(value, text):
         return "–" if value is None else text.format(value)
 
+    def error(row):
+        if row["test_error_std"] is None:
+            return number(row["test_error_percent"], "{:.2f} %")
+        return f"{row['test_error_mean']:.2f} ± {row['test_error_std']:.2f} % ({row['test_error_min']:.2f}–{row['test_error_max']:.2f})"
+
+    seeds = len(report["rows"][0]["seeds"]) if report["rows"] else 1
     lines = [
         (f"{report['dataset']}: {report['train_size']:,} training / {report['test_size']:,} test images, "
-         f"{report['iterations']} iterations in {report['wall_time_seconds']:.1f} s"),
-        (f"{'model':<12}{'test error':>11}{'paper':>8}{'params':>10}{'paper':>8}{'memory/batch':>14}{'paper':>7}"
+         f"{report['iterations']} iterations in {report['wall_time_seconds']:.1f} s"
+         + (f"; test error: mean ± std (min–max) over {seeds} seeds" if seeds > 1 else "")),
+        (f"{'model':<12}{'test error':>{30 if seeds > 1 else 11}}{'paper':>8}{'params':>10}{'paper':>8}{'memory/batch':>14}{'paper':>7}"
          f"{'s/epoch':>9}{'NFE-F':>7}{'NFE-B':>7}"),
     ]
     for row in report["rows"]:
         paper = row["paper"]
         lines.append(
-            f"{row['label']:<12}{number(row['test_error_percent'], '{:.2f} %'):>11}{paper['test_error_percent']:>6.2f} %"
+            f"{row['label']:<12}{error(row):>{30 if seeds > 1 else 11}}{paper['test_error_percent']:>6.2f} %"
             f"{row['params']:>10,}{paper['params']:>8}{row['activation_bytes'] / 1e6:>11.2f} MB{paper['memory']:>7}"
             f"{number(row['seconds_per_epoch'], '{:.2f}'):>9}{number(row['nfe_forward'], '{:.1f}'):>7}"
             f"{number(row['nfe_backward'], '{:.1f}'):>7}"

@@ -148,6 +148,7 @@ class Experiment(param.Parameterized):
             group["lr"] = self._learning_rate()
         self.optimizer.zero_grad(set_to_none=True)
         loss, scalars, stats = self._loss(token)
+        self.last_solve = stats  # its backward counts grow in .backward() below
         value = loss.item()
         trouble = self.loss_watch.trouble(value)
         if trouble:

@@ -104,6 +104,10 @@ class ClassifierExperiment(Experiment):
         False, doc="adjoint only: measure the backward error on the state and its adjoint, not on the parameter "
                    "gradients (Kidger et al., 2021): fewer backward evaluations"
     )
+    adjoint_rtol = Real(None, allow_None=True, bounds=(1e-12, 1.0),
+                        doc="relative tolerance of the adjoint's backward solve (default: the forward rtol)")
+    adjoint_atol = Real(None, allow_None=True, bounds=(1e-12, 1.0),
+                        doc="absolute tolerance of the adjoint's backward solve (default: the forward atol)")
     # Down to 1e-12, below float32's resolution, to show what the evaluation cap is for.
     rtol = Real(1e-3, bounds=(1e-12, 1.0))
     atol = Real(1e-4)
@@ -182,7 +186,16 @@ class ClassifierExperiment(Experiment):
         return loss, scalars, solution.stats
 
     def solver_config(self) -> SolverConfig:
-        return replace(super().solver_config(), seminorm=self.seminorm)
+        return replace(super().solver_config(), seminorm=self.seminorm, adjoint_rtol=self.adjoint_rtol,
+                       adjoint_atol=self.adjoint_atol)
+
+    def train_step(self, token: CancelToken) -> dict[str, float]:
+        scalars = super().train_step(token)
+        stats = self.last_solve
+        backward = stats.steps_backward or (0, 0)
+        scalars.update(accepted_forward=stats.steps_forward.accepted, rejected_forward=stats.steps_forward.rejected,
+                       accepted_backward=backward[0], rejected_backward=backward[1])
+        return scalars
 
     # ---- display --------------------------------------------------------------------------
     def snapshot(self, token: CancelToken, iteration: int) -> ClassifierSnapshot:

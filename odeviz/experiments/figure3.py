@@ -7,6 +7,10 @@ training thread (between iterations, so the weights never change under a measure
   error of h(1) relative to a dopri8 solution at 1e-12 (panel a) and against wall time (panel b);
 - the same three numbers at the current rtol/atol/method on that copy (the marker on a and b),
   re-measured as soon as a slider moves;
+- the adjoint's cost and accuracy (panel c): the gradient of the loss by the adjoint at the current
+  forward and backward tolerances against direct backprop at 1e-10, with the evaluations and the
+  accepted/rejected steps of both solves, at most once a second on the current weights; and with each
+  sweep the same at backward tolerances 1, 10, 100 and 1000 times looser than the forward;
 - the bytes of activations kept for backward by direct backprop and by the adjoint on fixed grids
   of 8 … 512 RK4 steps (the O(L̃) against O(1) claim), once per architecture.
 
@@ -18,6 +22,7 @@ reset and close stop it within one evaluation of f.
 from __future__ import annotations
 
 import copy
+import time
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -25,13 +30,17 @@ import param
 import torch
 
 from ..numerics.measure import MEMORY_STEPS, SWEEP_TOLERANCES, MemoryBySteps, ToleranceSweep, memory_by_steps
-from ..numerics.measure import measure_solve, nfe_ratio, reference_solution, tolerance_sweep
+from ..numerics.measure import REFERENCE_GRADIENT, AdjointCost, adjoint_cost, measure_solve, nfe_ratio
+from ..numerics.measure import parameter_gradient, reference_solution, tolerance_sweep
 from ..numerics.config import SolverConfig
 from ..numerics.solve import CancelToken, SolveCancelled, SolverError
 from .classifier import ClassifierExperiment, ClassifierSnapshot
 from .stream import Mailbox
 
 MEMORY_BATCH = 64
+ADJOINT_FACTORS = (1, 10, 100, 1000)  # backward tolerances this many times the forward ones (panel c)
+GRADIENT_CHECK_SECONDS = 1.0  # while training, the adjoint's gradient error is measured at most this often,
+GRADIENT_CHECK_SHARE = 0.2  # and in at most this share of the training thread's time
 
 
 @dataclass(frozen=True)
@@ -41,7 +50,7 @@ class SolverSetting:
     solver: SolverConfig
     nfe_forward: float
     error: float
-    wall_time: float
+    wall_time: float  # median of the repeats
     failure: str = ""
 
 
@@ -53,6 +62,9 @@ class Figure3Measurements:
     sweep: ToleranceSweep | None = None
     current: SolverSetting | None = None
     memory: MemoryBySteps | None = None
+    adjoint: AdjointCost | None = None  # at the current forward and backward tolerances
+    adjoint_iteration: int = 0  # training iteration of the weights ``adjoint`` measured
+    tradeoff: tuple[AdjointCost, ...] = ()  # the swept weights at ADJOINT_FACTORS
     activity: str = ""  # what is being measured right now, "" when idle
     progress: float = 1.0  # of the activity, 0 … 1
 
@@ -76,6 +88,7 @@ class Figure3Experiment(ClassifierExperiment):
         self._memory_key = None
         self._swept_version = None
         self._swept: tuple[torch.nn.Module, torch.Tensor, torch.Tensor] | None = None  # field, h0, reference
+        self._checked = (None, None, -float("inf"), 0.0)  # weights version, solver, clock, cost of the last gradient check
         super().__init__(**params)
 
     # ---- control, from any thread -----------------------------------------------------------
@@ -104,7 +117,8 @@ class Figure3Experiment(ClassifierExperiment):
     def _build(self) -> None:
         super()._build()
         self._swept, self._swept_version, self._sweep_wanted = None, None, True
-        self._publish_measured(sweep=None, current=None, iteration=0)
+        self._checked = (None, None, -float("inf"), 0.0)
+        self._publish_measured(sweep=None, current=None, iteration=0, adjoint=None, tradeoff=())
 
     def snapshot(self, token: CancelToken, iteration: int) -> ClassifierSnapshot:
         picture = super().snapshot(token, iteration)
@@ -120,10 +134,14 @@ class Figure3Experiment(ClassifierExperiment):
             not self.trainer.running or (every > 0 and iteration - self._measured.iteration >= every)
         )
         current = self._measured.current
+        version, solver, clock, cost = self._checked
+        wait = max(GRADIENT_CHECK_SECONDS, cost / GRADIENT_CHECK_SHARE - cost)
         return {
             "sweep": sweep,
             "current": self._swept is not None and (current is None or current.solver != self._measured_solver()),
             "memory": self._memory_key != (self.dim, self.width),
+            "adjoint": self.adjoint and (solver != self._adjoint_solver() or version != self.weights_version
+                                         and time.perf_counter() - clock >= wait),
         }
 
     def _measure(self, iteration: int) -> None:
@@ -135,6 +153,8 @@ class Figure3Experiment(ClassifierExperiment):
                 self._sweep(token, iteration)
             if due["sweep"] or due["current"]:
                 self._measure_current(token)
+            if due["sweep"] or due["adjoint"]:
+                self._measure_adjoint(token, iteration, tradeoff=due["sweep"])
             if due["memory"]:
                 self._measure_memory(token)
         except SolveCancelled:
@@ -146,6 +166,34 @@ class Figure3Experiment(ClassifierExperiment):
     def _measured_solver(self) -> SolverConfig:
         """The current rtol/atol on the swept method (the marker on panels a and b)."""
         return SolverConfig(self._sweep_method(), self.rtol, self.atol, max_nfe=self.max_nfe)
+
+    def _adjoint_solver(self) -> SolverConfig:
+        """Training's adjoint solver on the swept method (float64 needs no cap below training's)."""
+        return replace(self.solver_config(), method=self._sweep_method(), steps=None, adjoint=True, seminorm=self.seminorm)
+
+    def _measure_adjoint(self, token: CancelToken, iteration: int, tradeoff: bool) -> None:
+        """The adjoint's gradient error and cost on the current weights (and, with ``tradeoff``, as the
+        backward tolerance loosens)."""
+        solver, start = self._adjoint_solver(), time.perf_counter()
+        field = copy.deepcopy(self.model["field"]).double()
+        readout = copy.deepcopy(self.model["readout"]).double()
+        count = self.sweep_points
+        h0, labels = self.lift(self.train_x[:count]).double(), self.train_y[:count]
+        loss = lambda end: torch.nn.functional.cross_entropy(readout(end), labels)
+        try:
+            reference, _ = parameter_gradient(field, h0, loss, replace(REFERENCE_GRADIENT, seminorm=False), token=token)
+            changes = dict(adjoint=adjoint_cost(field, h0, loss, solver, reference, token=token),
+                           adjoint_iteration=iteration)
+            if tradeoff:
+                loosened = [replace(solver, adjoint_rtol=min(1.0, f * solver.rtol), adjoint_atol=min(1.0, f * solver.atol))
+                            for f in ADJOINT_FACTORS]
+                changes["tradeoff"] = tuple(adjoint_cost(field, h0, loss, s, reference, token=token) for s in loosened)
+        except SolveCancelled:
+            raise
+        except SolverError:  # too stiff at this setting: nothing to show rather than a stale number
+            changes = dict(adjoint=None)
+        self._checked = (self.weights_version, solver, time.perf_counter(), time.perf_counter() - start)
+        self._publish_measured(**changes)
 
     def _sweep(self, token: CancelToken, iteration: int) -> None:
         self._sweep_wanted = False
@@ -169,8 +217,8 @@ class Figure3Experiment(ClassifierExperiment):
         field, h0, reference = self._swept
         solver = self._measured_solver()
         try:
-            nfe, error, wall = measure_solve(field, h0, reference, solver, repeats=3, token=token)
-            current = SolverSetting(solver, nfe, error, wall)
+            measured = measure_solve(field, h0, reference, solver, repeats=3, token=token)
+            current = SolverSetting(solver, measured.nfe_forward, measured.error, measured.wall_time)
         except SolveCancelled:
             raise
         except SolverError as error:

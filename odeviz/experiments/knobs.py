@@ -19,13 +19,13 @@ OWN_KNOBS: dict[type[Experiment], tuple[str, ...]] = {
     ContinuityExperiment: ("target", "augment", "depth"),
     ClassifierExperiment: ("dataset", "noise", "samples", "augment", "width", "batch_size", "regularization", "max_nfe"),
     CNFExperiment: ("width", "depth", "trace", "batch_size", "regularization", "decay_iterations"),
-    Table1Experiment: ("epochs", "batch_size", "channels", "rk_steps", "mnist_dir"),
+    Table1Experiment: ("epochs", "seeds", "batch_size", "channels", "rk_steps", "mnist_dir"),
     LatentODEExperiment: ("observations", "latent_dim", "hidden", "encoder_hidden", "batch_size", "horizon", "decay_iterations",
                           "kl_warmup"),
 }
 # The knobs every experiment shares, where it has them: the optimiser's, then the ODE solver's.
 TRAINING_KNOBS = ("learning_rate", "seed")
-SOLVER_KNOBS = ("method", "fixed_steps", "rtol", "atol", "adjoint", "seminorm")
+SOLVER_KNOBS = ("method", "fixed_steps", "rtol", "atol", "adjoint", "seminorm", "adjoint_rtol", "adjoint_atol")
 # Public names that are not the param's own.
 RENAMES = {"learning_rate": "lr", "dataset": "data", "decay_iterations": "lr_decay", "observations": "obs"}
 

@@ -1,7 +1,8 @@
 """The paper's Table 1 as an experiment: MLP, ResNet, RK-Net and ODE-Net learn handwritten digits.
 
 The four models train one after another (only those selected), each for ``epochs`` epochs of
-minibatches with Adam and a cosine learning-rate decay. After every epoch a model's row is brought up
+minibatches with Adam, a one-epoch warm-up and a cosine learning-rate decay, and each ``seeds`` times
+from other initial weights and batch orders (the same data), so a row's error has a spread. After every epoch a model's row is brought up
 to date: its test error, parameters, the bytes of activations its forward pass keeps for the backward
 pass, seconds per epoch, and (for the ODE solves) evaluations of f per forward and backward pass.
 Snapshots also carry a memory-against-depth sweep (ResNet with L blocks, RK-Net with L̃ steps,
@@ -54,6 +55,7 @@ HIDDEN_CHANNELS = 4  # channels of the hidden state drawn (those that change mos
 ODE_IMAGE_TIMES = np.linspace(0.0, 1.0, 13)
 HIDDEN_PERIOD = 1.0  # seconds between hidden-state redraws while training runs
 EVALUATION_BATCH = 1000
+WARMUP_EPOCHS = 1.0  # of an 8-epoch table
 
 
 class MnistDirectory(param.String):
@@ -74,6 +76,7 @@ class ModelRun:
     optimizer: torch.optim.Optimizer
     params: int
     activation_bytes: int
+    replica: int = 0  # trained from seed + replica
     epochs_done: int = 0
     batch: int = 0  # minibatches done in the current epoch
     order: torch.Tensor | None = None  # the current epoch's shuffled training indices
@@ -104,9 +107,16 @@ class ModelRow:
     seconds_per_epoch: float  # mean over the epochs done
     nfe_forward: float
     nfe_backward: float  # NaN where backprop goes through the solver (no adjoint solve)
-    test_errors: np.ndarray  # (epochs_done,) %
+    test_errors: np.ndarray  # (epochs_done,) % of the first seed
     train_losses: np.ndarray
     paper: PaperRow
+    seed_errors: np.ndarray = field(default_factory=lambda: np.array([]))  # % after the last epoch, per finished seed
+    seeds: int = 1
+
+    @property
+    def test_error_std(self) -> float:
+        """Standard deviation over the finished seeds (NaN for fewer than two)."""
+        return float(np.std(self.seed_errors, ddof=1)) if len(self.seed_errors) > 1 else math.nan
 
 
 @dataclass(frozen=True)
@@ -155,6 +165,8 @@ class Table1Experiment(Experiment):
 
     models = param.ListSelector(default=list(MODELS), objects=list(MODELS), doc="the models to train, in table order")
     epochs = param.Integer(8, bounds=(1, 1000), doc="passes over the training images for each model")
+    seeds = param.Integer(1, bounds=(1, 20), doc="trainings of each model, from seed, seed + 1, … (initial weights "
+                                                "and batch order; the same data): the table shows mean ± std")
     batch_size = param.Integer(32, bounds=(1, 4096), doc="images per training step")
     channels = param.Integer(16, bounds=(2, 128), doc="feature maps of the ResNet, RK-Net and ODE-Net (the paper: 64)")
     rk_steps = param.Integer(4, bounds=(1, 256), doc="RK-Net: fixed RK4 steps L̃ on [0, 1] (4 evaluations of f each)")
@@ -162,7 +174,7 @@ class Table1Experiment(Experiment):
     atol = Real(1e-3, doc="ODE-Net: absolute tolerance of the adaptive solver")
     mnist_dir = MnistDirectory(None, allow_None=True, doc="directory of MNIST IDX files (raw or .gz); empty: 8×8 digits")
     digit = param.Integer(0, bounds=(0, None), doc="the test image whose hidden state is drawn")
-    restart_on = ("mnist_dir", "channels", "batch_size", "seed")  # the table starts over
+    restart_on = ("mnist_dir", "channels", "batch_size", "seed", "seeds")  # the table starts over
 
     # ---- building ---------------------------------------------------------------------------
     def _build(self) -> None:
@@ -173,12 +185,15 @@ class Table1Experiment(Experiment):
         self.test_labels = torch.as_tensor(self.data.test_labels, device=self.device)
         self._batch_size = min(self.batch_size, len(self.train_labels))
         side = self.data.side
-        self.runs = {
-            "mlp": self._new_run("mlp", MLP(self.data.pixels)),
-            "resnet": self._new_run("resnet", ConvResNet(self.channels, side)),
-            "rknet": self._new_run("rknet", ODENet(self.channels, side)),
-            "odenet": self._new_run("odenet", ODENet(self.channels, side)),
-        }
+        self.replicas: dict[str, list[ModelRun]] = {key: [] for key in MODELS}
+        for replica in range(self.seeds):
+            with torch.random.fork_rng():  # the first seed's weights are those of a one-seed table
+                if replica:
+                    torch.manual_seed(self.seed + replica)
+                for key, model in (("mlp", lambda: MLP(self.data.pixels)), ("resnet", lambda: ConvResNet(self.channels, side)),
+                                   ("rknet", lambda: ODENet(self.channels, side)), ("odenet", lambda: ODENet(self.channels, side))):
+                    self.replicas[key].append(self._new_run(key, model(), replica))
+        self.runs = {key: runs[0] for key, runs in self.replicas.items()}  # the first seed's: drawn, tested
         self._current: ModelRun | None = None
         # The model in training: the base step checks its gradients and keeps its last good weights
         # (copying all four models instead made the MLP's steps 6× slower: benchmarks/bench_table1.py).
@@ -186,10 +201,10 @@ class Table1Experiment(Experiment):
         self._memory = self._memory_sweep()
         self._hidden_cache: tuple[object, float, HiddenStates] | None = None
 
-    def _new_run(self, key: str, model: nn.Module) -> ModelRun:
+    def _new_run(self, key: str, model: nn.Module, replica: int) -> ModelRun:
         model = model.to(self.device)
         optimizer = torch.optim.Adam(model.parameters(), lr=self.learning_rate)
-        return ModelRun(key, model, optimizer, parameter_count(model), self._activation_bytes(key, model))
+        return ModelRun(key, model, optimizer, parameter_count(model), self._activation_bytes(key, model), replica)
 
     @param.depends("models", "epochs", "rk_steps", "adjoint", "digit", "method", "rtol", "atol", watch=True)
     def _redraw(self) -> None:
@@ -198,8 +213,8 @@ class Table1Experiment(Experiment):
 
     def _remeasure(self) -> None:
         for key in SOLVED:  # what the solve keeps for backward depends on L̃, the adjoint, the tolerance
-            run = self.runs[key]
-            run.activation_bytes = self._activation_bytes(key, run.model)
+            for run in self.replicas[key]:
+                run.activation_bytes = self._activation_bytes(key, run.model)
         self._hidden_cache = None
 
     # ---- forward passes -----------------------------------------------------------------------
@@ -245,8 +260,9 @@ class Table1Experiment(Experiment):
     # ---- training -------------------------------------------------------------------------------
     def _run_to_train(self) -> ModelRun:
         for key in MODELS:
-            if key in self.models and self.runs[key].epochs_done < self.epochs:
-                return self.runs[key]
+            for run in self.replicas[key] if key in self.models else ():
+                if run.epochs_done < self.epochs:
+                    return run
         raise TrainingComplete("every selected model has trained its epochs")
 
     def total_iterations(self) -> int:
@@ -254,7 +270,7 @@ class Table1Experiment(Experiment):
         batches = self.batches_per_epoch
         return sum(
             max(0, self.epochs - run.epochs_done) * batches - run.batch
-            for key, run in self.runs.items() if key in self.models and run.epochs_done < self.epochs
+            for key, runs in self.replicas.items() for run in runs if key in self.models and run.epochs_done < self.epochs
         )
 
     @property
@@ -285,15 +301,20 @@ class Table1Experiment(Experiment):
         return {**scalars, "model": float(MODELS.index(run.key)), "epoch": epoch}
 
     def _learning_rate(self) -> float:
-        """Cosine decay from the learning rate to 0 over each model's epochs."""
+        """A linear warm-up over each model's first epoch (Adam's first steps at the full rate threw the
+        ResNet back to 81 % error after epoch 1, still falling at epoch 8), then a cosine decay to 0."""
         run = self._current
-        progress = (run.epochs_done + run.batch / self.batches_per_epoch) / self.epochs
+        epoch = run.epochs_done + run.batch / self.batches_per_epoch
+        warmup = min(1.0, WARMUP_EPOCHS * self.epochs / 8)  # a short table warms up for less
+        if epoch < warmup:
+            return self.learning_rate * (epoch + 1 / self.batches_per_epoch) / warmup
+        progress = (epoch - warmup) / (self.epochs - warmup) if self.epochs > warmup else 1.0
         return self.learning_rate * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
 
     def _loss(self, token: CancelToken):
         run = self._current
         if run.batch == 0 or run.order is None:
-            generator = torch.Generator().manual_seed(self.seed * 1000 + run.epochs_done)
+            generator = torch.Generator().manual_seed((self.seed + run.replica) * 1000 + run.epochs_done)
             run.order = torch.randperm(len(self.train_labels), generator=generator).to(self.device)
         batch = run.order[run.batch * self._batch_size: (run.batch + 1) * self._batch_size]
         logits, stats = self._forward(run.key, run.model, self.train_images[batch], token)
@@ -302,7 +323,7 @@ class Table1Experiment(Experiment):
 
     def _end_epoch(self, run: ModelRun, token: CancelToken) -> None:
         """Test error and memory after an epoch; the epoch counts once they are measured."""
-        error = self.test_error(run.key, token)
+        error = self.test_error(run.key, token, run)
         run.activation_bytes = self._activation_bytes(run.key, run.model)
         run.test_errors.append(error)
         run.train_losses.append(float(np.mean(run._losses)))
@@ -314,9 +335,9 @@ class Table1Experiment(Experiment):
         run.epoch_seconds, run.epoch_nfe, run._losses = 0.0, [], []
 
     @torch.no_grad()
-    def test_error(self, key: str, token: CancelToken | None = None) -> float:
-        """% of the test images the model gets wrong."""
-        model = self.runs[key].model
+    def test_error(self, key: str, token: CancelToken | None = None, run: ModelRun | None = None) -> float:
+        """% of the test images the model (of the first seed, or ``run``) gets wrong."""
+        model = (run or self.runs[key]).model
         model.eval()
         wrong = 0
         for start in range(0, len(self.test_labels), EVALUATION_BATCH):
@@ -326,12 +347,16 @@ class Table1Experiment(Experiment):
         return 100.0 * wrong / len(self.test_labels)
 
     # ---- display ----------------------------------------------------------------------------------
-    def _row(self, run: ModelRun) -> ModelRow:
+    def _row(self, key: str) -> ModelRow:
+        """The first seed's row until every seed is done, then the mean over them."""
+        replicas = self.replicas[key]
+        finished = np.array([r.test_errors[-1] for r in replicas if r.epochs_done >= self.epochs], dtype=float)
+        run = next((r for r in replicas if r.epochs_done < self.epochs), replicas[-1])
         if run.epochs_done >= self.epochs:
             status = "done"
         elif run is self._current and (run.batch or run.epochs_done) and self.trainer.state == "running":
             status = "training"
-        elif run.batch or run.epochs_done:
+        elif run.batch or run.epochs_done or len(finished):
             status = "paused"
         else:
             status = "waiting"
@@ -342,15 +367,17 @@ class Table1Experiment(Experiment):
             status=status,
             epochs_done=run.epochs_done,
             epochs=self.epochs,
-            test_error=run.test_errors[-1] if run.test_errors else math.nan,
+            test_error=float(finished.mean()) if len(finished) else run.test_errors[-1] if run.test_errors else math.nan,
             params=run.params,
             activation_bytes=run.activation_bytes,
-            seconds_per_epoch=float(np.mean(run.seconds_per_epoch)) if run.seconds_per_epoch else math.nan,
+            seconds_per_epoch=float(np.mean(seconds)) if (seconds := [s for r in replicas for s in r.seconds_per_epoch]) else math.nan,
             nfe_forward=run.nfe_forward if run.key in SOLVED else math.nan,
             nfe_backward=backward,
-            test_errors=np.array(run.test_errors, dtype=float),
-            train_losses=np.array(run.train_losses, dtype=float),
+            test_errors=np.array(replicas[0].test_errors, dtype=float),
+            train_losses=np.array(replicas[0].train_losses, dtype=float),
             paper=PAPER_TABLE1[run.key],
+            seed_errors=finished,
+            seeds=len(replicas),
         )
 
     def snapshot(self, token: CancelToken, iteration: int) -> Table1Snapshot:
@@ -361,7 +388,7 @@ class Table1Experiment(Experiment):
             train_size=len(self.train_labels),
             test_size=len(self.test_labels),
             current=current,
-            rows=tuple(self._row(self.runs[key]) for key in MODELS if key in self.models),
+            rows=tuple(self._row(key) for key in MODELS if key in self.models),
             memory=self._memory,
             hidden=self._hidden_states(token),
         )

@@ -3,7 +3,7 @@
 Every solve goes through :func:`solve`, a thin layer over torchdiffeq's ``odeint`` /
 ``odeint_adjoint`` that validates its inputs, counts evaluations of f in the forward and the
 backward (adjoint) pass, records the times at which the solver evaluated f (the circles of the
-paper's Figure 1), measures wall time, and checks a cancellation token and an evaluation cap at
+paper's Figure 1) and the steps it accepted and rejected, measures wall time, and checks a cancellation token and an evaluation cap at
 every evaluation so that pause, reset and session close stop a solve mid-flight.
 """
 from __future__ import annotations
@@ -71,6 +71,14 @@ class CancelToken:
             work()
 
 
+class StepCount(NamedTuple):
+    """Steps a solver attempted in one pass: ``accepted`` moved time on, ``rejected`` were tried again
+    smaller from the same start (fixed-grid methods reject none)."""
+
+    accepted: int
+    rejected: int
+
+
 @dataclass
 class SolveStats:
     """What one solve cost. ``nfe_backward`` grows while ``.backward()`` runs an adjoint solve."""
@@ -85,6 +93,15 @@ class SolveStats:
     def nfe_backward(self) -> int | None:
         """Evaluations of f in the adjoint backward solve; None for direct backprop."""
         return self._field.nfe_backward if self.solver.adjoint else None
+
+    @property
+    def steps_forward(self) -> StepCount:
+        return self._field.step_count(backward=False)
+
+    @property
+    def steps_backward(self) -> StepCount | None:
+        """Steps of the adjoint backward solve so far; None for direct backprop."""
+        return self._field.step_count(backward=True) if self.solver.adjoint else None
 
 
 class Solution(NamedTuple):
@@ -104,6 +121,18 @@ class _CountedField(nn.Module):
         self.nfe_forward = 0
         self.nfe_backward = 0
         self.eval_times: list[float] = []
+        self.attempts = [0, 0]  # steps tried, forward and backward: torchdiffeq calls back at every one
+        self.rejections = [0, 0]
+
+    def step_count(self, backward: bool) -> StepCount:
+        return StepCount(self.attempts[backward] - self.rejections[backward], self.rejections[backward])
+
+    # torchdiffeq's step callbacks (the adjoint's are the ``_adjoint`` ones): public, and exact.
+    def callback_step(self, t0, y0, dt) -> None:
+        self.attempts[0] += 1
+
+    def callback_step_adjoint(self, t0, y0, dt) -> None:
+        self.attempts[1] += 1
 
     def forward(self, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         if self.token is not None:
@@ -121,6 +150,16 @@ class _CountedField(nn.Module):
                 "the dynamics are too stiff for this tolerance (loosen rtol/atol or lower the learning rate)"
             )
         return self.func(t, y)
+
+
+class _AdaptiveCountedField(_CountedField):
+    """Also counts rejected steps (fixed-grid solvers have no such callback and warn if it exists)."""
+
+    def callback_reject_step(self, t0, y0, dt) -> None:
+        self.rejections[0] += 1
+
+    def callback_reject_step_adjoint(self, t0, y0, dt) -> None:
+        self.rejections[1] += 1
 
 
 @contextlib.contextmanager
@@ -216,7 +255,7 @@ def solve(
     if solver.adjoint and adjoint_params is None and not isinstance(func, nn.Module):
         raise ValueError("func must be a torch.nn.Module (or adjoint_params given) to use the adjoint")
 
-    counted = _CountedField(func, token, solver.max_nfe)
+    counted = (_AdaptiveCountedField if solver.adaptive else _CountedField)(func, token, solver.max_nfe)
     if options is None:
         options = solver.options(float(t[0]), float(t[-1]))
     kwargs = dict(rtol=solver.rtol, atol=solver.atol, method=solver.method, options=options)

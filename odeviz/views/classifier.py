@@ -1,6 +1,8 @@
 """The classifier page: an ODE-Net separates two classes by deforming the plane with a learned flow."""
 from __future__ import annotations
 
+import math
+
 import panel as pn
 import param
 from bokeh.events import Tap
@@ -20,6 +22,33 @@ trajectories. Two circles, one inside the other, cannot be pulled apart in the p
 crossing: *augment* the state with a zero dimension and they can.
 """
 ROWS_PERIOD = 0.5  # the loss and NFE curves move twice a second: the pictures are what moves
+BACKWARD_FACTORS = {"as the forward": 1, "10× looser": 10, "100× looser": 100, "1000× looser": 1000}
+
+
+def backward_tolerance(experiment: ClassifierExperiment) -> pn.widgets.Select:
+    """The adjoint's backward tolerances as a factor of the forward ones, kept so as rtol and atol move."""
+    rtol = experiment.adjoint_rtol
+    factor = 1 if rtol is None else min(BACKWARD_FACTORS.values(), key=lambda f: abs(math.log(rtol / (f * experiment.rtol))))
+    select = pn.widgets.Select(name="Backward (adjoint) tolerance", options=BACKWARD_FACTORS, value=factor)
+
+    def apply(*_events) -> None:
+        f = select.value
+        experiment.param.update(adjoint_rtol=None if f == 1 else min(1.0, f * experiment.rtol),
+                                adjoint_atol=None if f == 1 else min(1.0, f * experiment.atol))
+
+    select.param.watch(reporting_errors(apply, experiment), "value")
+    experiment.param.watch(apply, ["rtol", "atol"])
+    return select
+
+
+def steps_text(last: dict | None) -> str:
+    """The last training iteration's accepted/rejected steps, forward and backward (HTML)."""
+    if not last or "accepted_forward" not in last:
+        return ""
+    text = f"last iteration's steps accepted/rejected: forward <b>{last['accepted_forward']:.0f}/{last['rejected_forward']:.0f}</b>"
+    if last["nfe_backward"]:
+        text += f", backward <b>{last['accepted_backward']:.0f}/{last['rejected_backward']:.0f}</b>"
+    return text
 
 
 def classifier_settings(experiment: ClassifierExperiment) -> list:
@@ -48,7 +77,7 @@ class ClassifierPageBase(ExperimentPage):
 
     def settings(self) -> list:
         return [*classifier_settings(self.experiment), pn.pane.Markdown("### ODE solver"),
-                *solver_widgets(self.experiment), self.readout]
+                *solver_widgets(self.experiment), backward_tolerance(self.experiment), self.readout]
 
     def describe_loss(self, last: dict) -> str:
         return f"cross-entropy {last['cross_entropy']:.2e} · batch accuracy {100 * last['accuracy']:.0f} %"
@@ -108,7 +137,7 @@ class ClassifierPage(ClassifierPageBase):
             f"atol {snapshot.solver.atol:.0e}: <span class='odeviz-nfe'>NFE <b>{snapshot.nfe_forward}</b></span> · "
             f"{1e3 * snapshot.solve_seconds:.0f} ms for data, probes and map<br>"
             f"all {len(snapshot.labels)} points: accuracy <b>{100 * snapshot.accuracy:.1f} %</b>, "
-            f"cross-entropy {snapshot.loss:.3f}</div>"
+            f"cross-entropy {snapshot.loss:.3f}<br>{steps_text(self.experiment.trainer.history.last())}</div>"
         )
 
     def _show_time(self) -> None:

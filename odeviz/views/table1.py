@@ -93,6 +93,7 @@ class Table1Page(ExperimentPage):
             linked_input(experiment, "models", widget.CheckBoxGroup(label="Models", options=labels, value=experiment.models,
                                                                    inline=True)),
             linked_input(experiment, "epochs", label="Epochs per model"),
+            linked_input(experiment, "seeds", label="Seeds per model (mean ± std)"),
             linked_input(experiment, "batch_size", label="Batch size"),
             linked_input(experiment, "channels", label="Channels of the conv nets (paper: 64)"),
             log_slider(experiment, "learning_rate", -4, -1),

@@ -39,7 +39,7 @@ TABLE_COLUMNS = (
     # (source column, heading, width, from the paper?)
     ("model", "Model", 95, False),
     ("status", "Status", 105, False),
-    ("test_error", "Test error", 80, False),
+    ("test_error", "Test error (± std, min–max over seeds)", 150, False),
     ("paper_error", "paper", 55, True),
     ("params", "Params", 70, False),
     ("paper_params", "paper", 60, True),
@@ -74,6 +74,14 @@ def status_text(row: ModelRow) -> str:
     return f"{row.status} {row.epochs_done}/{row.epochs}" if row.status != "done" else f"done ({row.epochs} ep.)"
 
 
+def error_text(row: ModelRow) -> str:
+    """The test error, as mean ± std (min–max) once two or more seeds are done."""
+    if not np.isfinite(row.test_error_std):
+        return _number(row.test_error, f"{row.test_error:.2f} %")
+    errors = row.seed_errors
+    return f"{errors.mean():.2f} ± {row.test_error_std:.2f} % ({errors.min():.1f}–{errors.max():.1f})"
+
+
 def table_columns(rows: tuple[ModelRow, ...]) -> dict[str, list[str]]:
     """One string per cell: the measured values beside the paper's; '–' where there is none."""
     cells = {name: [] for name, *_ in TABLE_COLUMNS}
@@ -81,7 +89,7 @@ def table_columns(rows: tuple[ModelRow, ...]) -> dict[str, list[str]]:
         for name, text in (
             ("model", row.label),
             ("status", status_text(row)),
-            ("test_error", _number(row.test_error, f"{row.test_error:.2f} %")),
+            ("test_error", error_text(row)),
             ("paper_error", f"{row.paper.test_error:.2f} %"),
             ("params", f"{row.params:,}"),
             ("paper_params", row.paper.params),
