@@ -17,7 +17,7 @@ from odeviz.experiments.cnf import DISPLAY_SHARE, FRACTIONS, GRID_IDLE, HEAVY_PE
 @pytest.fixture(scope="module")
 def trained():
     """A CNF trained briefly on two moons (pictures only at the end, to save time)."""
-    experiment = CNFExperiment(target="moons", seed=0)
+    experiment = CNFExperiment(target="moons", seed=0, compare_planar=True)
     experiment.trainer.snapshot_interval = math.inf
     experiment.step(100)
     assert experiment.trainer.wait_idle(120)

@@ -59,6 +59,8 @@ class Experiment(param.Parameterized):
     # Params that change what the loss adds up (a penalty's weight): after a change, a jump in the
     # loss is not a blow-up, so the recent losses it is compared with are forgotten.
     loss_params: tuple[str, ...] = ()
+    # The scalar a progress bar shows: the model's own loss, without penalties or models trained beside it.
+    model_loss = "loss"
 
     def __init__(self, *, build_later: bool = False, **params) -> None:
         super().__init__(**params)

@@ -17,7 +17,7 @@ from .table1 import Table1Experiment
 OWN_KNOBS: dict[type[Experiment], tuple[str, ...]] = {
     ContinuityExperiment: ("target", "augment", "depth"),
     ClassifierExperiment: ("dataset", "noise", "samples", "augment", "width", "batch_size", "regularization", "max_nfe"),
-    CNFExperiment: ("width", "depth", "trace", "batch_size", "regularization", "decay_iterations"),
+    CNFExperiment: ("width", "depth", "trace", "batch_size", "regularization", "decay_iterations", "compare_planar"),
     Table1Experiment: ("epochs", "batch_size", "channels", "rk_steps", "mnist_dir"),
 }
 # The knobs every experiment shares, where it has them: the optimiser's, then the ODE solver's.

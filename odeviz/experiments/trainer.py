@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 
 DRAW_FAILED = "Could not draw the model at these settings"
+RETRY_ADVICE = "lower the learning rate or loosen the tolerance, then train again"
 
 
 class _Word(str, Enum):
@@ -83,6 +84,7 @@ class Trainer:
 
     snapshot_interval = 0.1
     snapshot_share: float | None = None
+    pictures = True  # False: publish no snapshots at all (a headless run that reads only the history)
 
     def __init__(self, experiment: Trainable, name: str = "odeviz-trainer", snapshot_interval: float | None = None,
                  snapshot_share: float | None = None) -> None:
@@ -246,7 +248,7 @@ class Trainer:
                     command()
                 trained = self._iterate(token) if train else False
                 due = time.perf_counter() - self._last_snapshot >= self._snapshot_spacing()
-                if commands or refresh or (trained and (due or not continuous)):
+                if self.pictures and (commands or refresh or (trained and (due or not continuous))):
                     self._publish(token)
             except Exception as error:  # a bug must not kill the thread and hang the page
                 log.exception("training thread error")
@@ -270,11 +272,9 @@ class Trainer:
             return False
         except (SolverError, TrainingDiverged) as error:
             self.experiment.restore_last_good()
-            self._stop_with(
-                StopReason.FAILED,
-                f"Paused at iteration {self.iteration + 1}: {error}. Kept the last good weights; "
-                "lower the learning rate or loosen the tolerance, then train again."
-            )
+            advice = getattr(error, "advice", RETRY_ADVICE)  # said once: some errors carry their own
+            self._stop_with(StopReason.FAILED, f"Paused at iteration {self.iteration + 1}: {error}. "
+                            f"Kept the last good weights{'; ' + advice if advice else ''}.")
             self._refresh = True
             return False
         self.iteration += 1
