@@ -66,6 +66,7 @@ def _train_cnf(args: argparse.Namespace) -> int:
         experiment.decay_seconds = args.max_seconds  # the schedule ends when the time does
         report = run_training(experiment, args.iters, args.max_seconds)
         held_out = experiment.held_out_nll()
+        last_rate = experiment.optimizer.param_groups[0]["lr"]
         if args.save is not None:
             try:
                 experiment.save(args.save)
@@ -81,6 +82,7 @@ def _train_cnf(args: argparse.Namespace) -> int:
         "held_out_nll_planar": {name.removeprefix("planar_"): value for name, value in held_out.items()
                                 if name != "cnf" and experiment.compare_planar},
         "held_out_points": len(experiment.source.held_out()),
+        "final_learning_rate": last_rate,
         "saved": str(args.save) if args.save is not None else None,
         "params": values,
     }
