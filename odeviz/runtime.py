@@ -4,13 +4,18 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .numerics.device import configure_torch
-
 __all__ = ["DATA_ROOT_VARIABLE", "configure_session", "configure_torch", "data_root", "resolve_in_root"]
 
 # The one folder whose contents a served page may read by a path typed in the page (``odeviz serve
 # --data-root DIR`` sets it); unset, pages take no server-side paths at all.
 DATA_ROOT_VARIABLE = "ODEVIZ_DATA_ROOT"
+
+
+def configure_torch() -> None:
+    """One intra-op thread for odeviz's tiny nets (see ``numerics.device``); torch loads here, on first use."""
+    from .numerics.device import configure_torch as configure
+
+    configure()
 
 
 def configure_session() -> None:
