@@ -66,6 +66,7 @@ class CNFSnapshot:
     held_out_nll: float  # CNF, on held-out points, at the display tolerance
     planar_held_out_nll: float
     nfe_density: int  # evaluations of the batched density solve
+    density_solver: SolverConfig  # of the density grids and held-out NLL (a knob's change reaches them a moment later)
     density_version: int  # changes when the density grids (and planar pictures, held-out NLLs) are redrawn
     capacity: dict  # {"planar": (K values, NLL), "cnf": (M values, NLL)}
 
@@ -155,6 +156,7 @@ class CNFExperiment(Experiment):
         file = self.target == "file"
         self._extent = self._square_around(pool, np.median(pool, axis=0) if file else np.zeros(2), 0.0 if file else 3.0)
         self._heavy = None
+        self._grids_owed = False  # the grids shown are for other display settings; a snapshot redraws them
         self._trained_seconds = 0.0
 
     def _loss(self, token: CancelToken):
@@ -271,6 +273,14 @@ class CNFExperiment(Experiment):
         solver = self.display_solver()
         settings = (solver, cells, self.planar_layers)
         cached = self._heavy
+        if cached is not None and cached["version"] == self.weights_version and cached["settings"] != settings \
+                and not self.trainer.training and not self._grids_owed:
+            # A knob on a paused model: the light pictures, re-solved, go out at once (tens of ms); the
+            # grids (seconds of CPU) follow in the next snapshot.
+            self._grids_owed = True
+            self.trainer.refresh()
+            return cached
+        self._grids_owed = False
         if cached is not None and cached["settings"] == settings and (
             cached["version"] == self.weights_version
             or self.trainer.training
@@ -283,7 +293,7 @@ class CNFExperiment(Experiment):
         log_density, stats = cnf.densities_over_time(grid, FRACTIONS, solver=solver, token=token)
         held = torch.as_tensor(self.source.held_out()[:HELD_OUT_DISPLAY], dtype=torch.float32, device=self.device)
         self._heavy = {
-            "settings": settings, "version": self.weights_version,
+            "settings": settings, "version": self.weights_version, "solver": solver,
             "log_density": log_density.reshape(len(FRACTIONS), cells, cells).cpu().numpy(),
             "nfe": stats.nfe_forward,
             "held_out_nll": float(-cnf.log_prob(held, solver=solver, token=token).mean()),
@@ -337,6 +347,7 @@ class CNFExperiment(Experiment):
             held_out_nll=heavy["held_out_nll"],
             planar_held_out_nll=heavy["planar_held_out_nll"],
             nfe_density=heavy["nfe"],
+            density_solver=heavy["solver"],
             density_version=self._density_version,
             capacity={name: (np.array(sorted(table)), np.array([table[k] for k in sorted(table)]))
                       for name, table in self._capacity.items()},

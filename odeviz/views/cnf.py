@@ -112,8 +112,8 @@ class CNFPage(ExperimentPage):
         self._shown = snapshot
         self.time_label.object = self._time_text(snapshot)
         self.readout.object = (
-            f"<div style='font-size:13px;line-height:1.5'>Density frames: <b>{snapshot.solver.method}</b> at rtol "
-            f"{snapshot.solver.rtol:.0e}, atol {snapshot.solver.atol:.0e}, NFE <b class='odeviz-nfe'>{snapshot.nfe_density}</b>"
+            f"<div style='font-size:13px;line-height:1.5'>Density frames: <b>{snapshot.density_solver.method}</b> at "
+            f"rtol {snapshot.density_solver.rtol:.0e}, atol {snapshot.density_solver.atol:.0e}, NFE <b class='odeviz-nfe'>{snapshot.nfe_density}</b>"
             f"<br>Held-out NLL: CNF <b class='odeviz-heldout'>{snapshot.held_out_nll:.3f}</b> · planar K = "
             f"{snapshot.planar_layers} <b>{snapshot.planar_held_out_nll:.3f}</b> nats</div>"
         )
