@@ -103,7 +103,7 @@ def measure_page(browser, base: str, slug: str, presses: int) -> dict:
     page = browser.new_page(viewport={"width": 1600, "height": 1000})
     start = time.perf_counter()
     page.goto(f"{base}/{slug}")
-    page.wait_for_selector(ready, timeout=180_000)
+    page.wait_for_selector(ready, timeout=600_000)
     result = {"open_to_first_plot_s": round(time.perf_counter() - start, 2)}
     page.evaluate(ACTION_CLOCK_JS)
     if source is not None:  # Train → the first redrawn picture

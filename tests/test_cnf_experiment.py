@@ -198,7 +198,7 @@ def test_learning_rate_falls_along_a_cosine_then_stays(make_experiment):
 def test_while_training_pictures_take_a_bounded_share_of_the_time(make_experiment):
     experiment = make_experiment(CNFExperiment, target="circles", compare_planar=False)
     trainer = experiment.trainer
-    assert trainer.wait_idle(60)
+    assert trainer.wait_idle(600)  # generous: the machine may be shared
     drawing_seconds, snapshot = [], experiment.snapshot
 
     def timed_snapshot(token, iteration):
