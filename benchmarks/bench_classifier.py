@@ -4,6 +4,9 @@ Numbers from one run on one machine (compare them with each other, not across ru
   baseline_torchdiffeq    the same model, data, solver and optimiser in a plain loop over torchdiffeq,
   odeviz_headless         odeviz's background trainer with its display snapshots, no page,
   odeviz_served_browser   the page under `panel serve` with Chromium attached and streaming;
+  odeviz_served_hidden    the same, but the page hidden once training starts (display: none): the
+                          browser still receives and applies every frame, it paints nothing, so the
+                          difference to the above is the browser's drawing, not the server's work;
 plus what one display snapshot costs (training and paused resolution), how many reach the browser
 per second, and the time from the click on Train to the first redrawn trajectories.
 
@@ -11,6 +14,7 @@ per second, and the time from the click on Train to the first redrawn trajectori
 """
 import argparse
 import json
+import os
 import sys
 import statistics
 import time
@@ -93,9 +97,10 @@ FRAME_COUNTER_JS = """() => {
 ITERATIONS_JS = "() => Bokeh.documents[0].get_model_by_name('history').data.iteration.length"
 
 
-def served(seconds: float) -> dict:
+def served(seconds: float, render: bool = True) -> dict:
     """Training iterations per second, plot frames per second reaching the browser, and seconds
-    from the click on Train to the first redrawn trajectories."""
+    from the click on Train to the first redrawn trajectories (``render=False``: the page is hidden
+    after the click, so the browser applies frames without painting them)."""
     from playwright.sync_api import sync_playwright
 
     from harness import launch_chromium
@@ -110,6 +115,8 @@ def served(seconds: float) -> dict:
         page.get_by_role("button", name="Train").click()
         page.wait_for_function("() => window.__first_frame !== null", timeout=30_000)
         first_frame = page.evaluate("() => (window.__first_frame - window.__clicked) / 1000")
+        if not render:
+            page.evaluate("() => { document.body.style.display = 'none'; }")
         page.wait_for_timeout(1000)  # warm-up
         first, frames, start = page.evaluate(ITERATIONS_JS), page.evaluate("() => window.__frames"), time.perf_counter()
         page.wait_for_timeout(seconds * 1000)
@@ -128,6 +135,7 @@ def main() -> None:
     baseline = baseline_iterations_per_second(seconds)
     alone = headless(seconds)
     page = served(seconds)
+    hidden = served(seconds, render=False)
     print(json.dumps({
         "benchmark": "classifier training (two moons, 512 points, batch 128, width 32, dopri5 rtol 1e-3 "
                      "atol 1e-4, adjoint)",
@@ -139,9 +147,13 @@ def main() -> None:
         "snapshot_ms_paused": round(alone["snapshot_ms"]["paused"], 1),
         "odeviz_served_browser_it_per_s": round(page["it_per_s"], 1),
         "browser_frames_per_s": round(page["frames_per_s"], 1),
+        "odeviz_served_hidden_it_per_s": round(hidden["it_per_s"], 1),
+        "hidden_frames_per_s": round(hidden["frames_per_s"], 1),
         "click_to_first_frame_s": round(page["click_to_first_frame_s"], 2),
         "headless_vs_baseline": round(alone["it_per_s"] / baseline, 2),
         "served_vs_headless": round(page["it_per_s"] / alone["it_per_s"], 2),
+        "served_hidden_vs_headless": round(hidden["it_per_s"] / alone["it_per_s"], 2),
+        "load_average_1_5_15min": [round(value, 2) for value in os.getloadavg()],
     }, indent=2))
 
 

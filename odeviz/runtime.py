@@ -4,8 +4,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .numerics.device import configure_torch
-
 __all__ = ["DATA_ROOT_VARIABLE", "configure_session", "configure_torch", "data_root", "resolve_in_root"]
 
 # The one folder whose contents a served page may read by a path typed in the page (``odeviz serve
@@ -14,6 +12,13 @@ DATA_ROOT_VARIABLE = "ODEVIZ_DATA_ROOT"
 
 # Where the Jupyter server's Panel extension (installed with panel) serves panel's own dist/ folder.
 JUPYTER_PANEL_DIST = "panel-preview/static/extensions/panel/"
+
+
+def configure_torch() -> None:
+    """One intra-op thread for odeviz's tiny nets (see ``numerics.device``); torch loads here, on first use."""
+    from .numerics.device import configure_torch as configure
+
+    configure()
 
 
 def configure_session() -> None:

@@ -174,3 +174,26 @@ def test_options_come_from_the_experiments_knobs():
     assert {k.public for k in knobs(CNFExperiment)} >= {"lr", "lr_decay", "method", "rtol", "atol", "adjoint", "seed"}
     args = build_parser().parse_args(["table1", "--method", "rk4", "--mnist-dir", "/data"])
     assert (args.method, args.mnist_dir) == ("rk4", "/data")  # every training command has the solver's options
+
+
+def test_cnf_progress_bar_shows_the_cnf_nll_not_the_sum_with_planar_flows():
+    result = odeviz("train", "cnf", "--data", "moons", "--iters", "3", "--compare-planar", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    shown = float(result.stderr.rsplit("loss=", 1)[1].split(",")[0])  # the bar's last postfix
+    assert shown == pytest.approx(report["final_nll"], rel=2e-3)
+    assert report["final_loss"] > report["final_nll"] + 1.0  # CNF + three planar NLLs: what it must not show
+    assert set(report["held_out_nll_planar"]) == {"2", "8", "32"}
+
+
+def test_cnf_defaults_train_the_cnf_alone_and_decay_over_the_time_budget():
+    result = odeviz("train", "cnf", "--data", "moons", "--iters", "100000", "--max-seconds", "4", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["held_out_nll_planar"] == {} and "final_nll_planar_8" not in report
+    params = report["params"]
+    assert (params["method"], params["fixed_steps"], params["compare_planar"]) == ("rk4", 4, False)
+    assert report["nfe_forward"]["max"] == 16  # 4 RK4 steps of 4 evaluations
+    assert report["wall_time_seconds"] < 4.5  # training stops at the budget (the last picture is not training)
+    # By the end of the budget the rate has come down its cosine, though 100 000 iterations were asked for.
+    assert report["final_learning_rate"] < 0.2 * params["learning_rate"]

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from odeviz.experiments import ContinuityExperiment, ContinuitySnapshot
+from odeviz.experiments.trainer import Trainer
 
 HISTORY_KEYS = {"iteration", "loss", "loss_ode", "loss_resnet", "nfe_forward", "nfe_backward", "seconds"}
 BLOW_UP_WORDS = ("NaN", "nan", "infinite", "evaluations", "underflow", "loss")
@@ -380,3 +381,32 @@ def test_state_is_an_enum_and_a_stop_has_a_reason(make_experiment):
     experiment.step(1)
     trainer.wait_idle()
     assert trainer.stop_reason is None and trainer.message == "" and trainer.iteration == 1
+
+
+def test_a_failure_gives_its_advice_once():
+    """The evaluation cap's message says what to do; the trainer does not say it again."""
+    from odeviz.numerics.solve import EvaluationLimitExceeded
+
+    class Capped:
+        def train_step(self, token):
+            raise EvaluationLimitExceeded("the forward solve needed more than 10 evaluations of f; the dynamics "
+                                          "are too stiff for this tolerance (loosen rtol/atol or lower the learning rate)")
+
+        def snapshot(self, token, iteration):
+            return iteration
+
+        def rebuild(self):
+            pass
+
+        def restore_last_good(self):
+            pass
+
+    trainer = Trainer(Capped())
+    try:
+        trainer.step(1)
+        assert trainer.wait_idle(10)
+        message = trainer.message
+        assert "more than 10 evaluations" in message and "Kept the last good weights" in message
+        assert message.count("learning rate") == 1 and message.count("loosen") == 1, message
+    finally:
+        trainer.close()

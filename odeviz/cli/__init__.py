@@ -28,18 +28,22 @@ from .common import EXIT_INTERRUPTED, EXIT_STOPPED, EXIT_USAGE, Parser, RunFaile
 COMMANDS = (serve, continuity, classifier, cnf, table1, latent)
 
 
-def build_parser() -> Parser:
+def build_parser(only: str | None = None) -> Parser:
+    """Every command's parser; with ``only`` (a command's name) that command's alone: ``odeviz serve``
+    need not import the experiments (and torch) that the training commands' options are read from."""
     parser = Parser(prog="odeviz", description="See and teach Neural ODEs.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
     train = commands.add_parser("train", help="train an experiment headless and print a summary")
     experiments = train.add_subparsers(dest="experiment", required=True, metavar="EXPERIMENT", parser_class=Parser)
     for command in COMMANDS:
-        command.add_parsers(commands, experiments)
+        if only is None or command.__name__.rsplit(".", 1)[-1] == only:
+            command.add_parsers(commands, experiments)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(only="serve" if argv[:1] == ["serve"] else None).parse_args(argv)
     try:
         return args.run(args)
     except UsageError as error:

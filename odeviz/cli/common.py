@@ -90,18 +90,19 @@ def run_training(experiment, iterations: int, max_seconds: float | None = None) 
     start = time.perf_counter()
     experiment.step(iterations)
     with tqdm(total=iterations, desc="training", unit="it", file=sys.stderr, dynamic_ncols=True) as bar:
-        done = False
+        done, stopped = False, None
         while not done:
             done = trainer.wait_idle(timeout=POLL_SECONDS)
             if not done and max_seconds is not None and time.perf_counter() - start > max_seconds:
                 experiment.pause()  # the iteration in flight is discarded
+                stopped = time.perf_counter()  # what follows is a last picture, if any: not training
                 done = trainer.wait_idle()
             count = len(trainer.history)
             if count > bar.n:
                 last = trainer.history.last() or {}
-                bar.set_postfix(loss=f"{last.get('loss', math.nan):.3g}", nfe=int(last.get("nfe_forward", 0)), refresh=False)
+                bar.set_postfix(loss=f"{last.get(experiment.model_loss, math.nan):.3g}", nfe=int(last.get("nfe_forward", 0)), refresh=False)
                 bar.update(count - bar.n)
-    wall = time.perf_counter() - start
+    wall = (stopped or time.perf_counter()) - start
     _, columns = trainer.history.since(0)
     count = len(trainer.history)
     last = trainer.history.last() or {}

@@ -74,6 +74,8 @@ class Experiment(param.Parameterized):
     commands: tuple[str, ...] = ()
     param_methods: tuple[str, ...] = ()
     runs_remotely = True  # False: its page reads more than snapshots and history, so it stays in-process
+    # The scalar a progress bar shows: the model's own loss, without penalties or models trained beside it.
+    model_loss = "loss"
 
     def __init__(self, *, build_later: bool = False, **params) -> None:
         super().__init__(**params)

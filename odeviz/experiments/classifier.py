@@ -160,6 +160,8 @@ class ClassifierExperiment(Experiment):
         """h(0): the input with the augmented zero dimensions appended."""
         return torch.cat([x, x.new_zeros(x.shape[0], self._augment)], dim=1)
 
+    model_loss = "cross_entropy"
+
     def _loss(self, token: CancelToken):
         count = min(self.batch_size, len(self.train_x))
         batch = torch.randperm(len(self.train_x), generator=self._batches)[:count]

@@ -14,7 +14,7 @@ seconds, spaced by the trainer's ``snapshot_share``).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -65,6 +65,7 @@ class CNFSnapshot:
     held_out_nll: float  # CNF, on held-out points, at the display tolerance
     planar_held_out_nll: float
     nfe_density: int  # evaluations of the batched density solve
+    density_solver: SolverConfig  # of the density grids and held-out NLL (a knob's change reaches them a moment later)
     density_version: int  # changes when the density grids (and planar pictures, held-out NLLs) are redrawn
     capacity: dict  # {"planar": (K values, NLL), "cnf": (M values, NLL)}
 
@@ -89,12 +90,17 @@ class CNFExperiment(Experiment):
     regularization = Real(0.01, bounds=(0.0, 10.0),
                           doc="weight of the kinetic energy ∫‖f‖² and Jacobian norm ∫‖∂f/∂z‖²_F (RNODE; 0 = off): "
                               "straighter, simpler flows that need fewer evaluations of f")
-    compare_planar = param.Boolean(True, doc="train the planar flows beside the CNF (off: the CNF alone, faster)")
+    compare_planar = param.Boolean(False, doc="train planar flows of K = 2, 8, 32 layers beside the CNF (slower; the page "
+                                              "turns them on to compare)")
     planar_layers = param.Selector(default=8, objects=list(PLANAR_BANK), doc="K, the planar flow shown beside the CNF")
-    learning_rate = Real(3e-2, doc="Adam's step size at the start (changes apply mid-training)")
+    learning_rate = Real(5e-2, doc="Adam's step size at the start (changes apply mid-training)")
     decay_iterations = param.Integer(
         1000, bounds=(0, 10_000_000),
         doc=f"iterations over which the learning rate falls along a cosine to {LR_FLOOR:.0%} of its value, then stays (0: constant)")
+    # The fast default (benchmarks/bench_cnf.py): RNODE keeps the flow straight enough that four RK4
+    # steps train it; pictures and measurements solve adaptively (see display_solver).
+    method = param.Selector(default="rk4")
+    fixed_steps = param.Integer(4)
     adjoint = param.Boolean(False)
     atol = Real(1e-5)
     restart_on = ("target", "points", "width", "depth", "trace", "regularization", "seed")
@@ -102,8 +108,13 @@ class CNFExperiment(Experiment):
     snapshot_share = DISPLAY_SHARE  # of the light pictures; the density grids space themselves
     loss_params = ("compare_planar",)
     param_methods = ("use_points",)
+    model_loss = "nll"
 
     def __init__(self, **params) -> None:
+        # Seconds over which the learning rate decays (None: over decay_iterations only); a time-bounded
+        # run (the CLI's --max-seconds) sets it, so its schedule ends when its time does.
+        self.decay_seconds: float | None = None
+        self._trained_seconds = 0.0
         self._capacity: dict = {}
         self._capacity_key = None
         self._density_version = 0  # never reset: a rebuilt model's first grids must differ from the last shown
@@ -145,6 +156,8 @@ class CNFExperiment(Experiment):
         file = self.target == "file"
         self._extent = self._square_around(pool, np.median(pool, axis=0) if file else np.zeros(2), 0.0 if file else 3.0)
         self._heavy = None
+        self._grids_owed = False  # the grids shown are for other display settings; a snapshot redraws them
+        self._trained_seconds = 0.0
 
     def _loss(self, token: CancelToken):
         x = torch.as_tensor(self.source.batch(self.batch_size), dtype=torch.float32, device=self.device)
@@ -165,14 +178,23 @@ class CNFExperiment(Experiment):
         return loss, scalars, stats
 
     def train_step(self, token: CancelToken) -> dict[str, float]:
+        start = time.perf_counter()
         scalars = super().train_step(token)
+        self._trained_seconds += time.perf_counter() - start
         self._record_capacity(scalars)  # only losses that were kept: a blow-up is rolled back, not charted
         return scalars
 
     def _learning_rate(self) -> float:
         """A large step first (it carries the flow past the plateau where it has learnt only part of the
-        density), then a cosine decay to LR_FLOOR of it, which settles the NLL."""
-        return cosine_decay(self.learning_rate, self.trainer.iteration, self.decay_iterations, LR_FLOOR)
+        density), then a cosine decay to LR_FLOOR of it, which settles the NLL: over decay_iterations, or
+        over decay_seconds of training if that ends first."""
+        shares = []
+        if self.decay_iterations:
+            shares.append(self.trainer.iteration / self.decay_iterations)
+        if self.decay_seconds:
+            shares.append(self._trained_seconds / self.decay_seconds)
+        # The share of the schedule done, as the iterations of a one-iteration schedule (0: constant).
+        return cosine_decay(self.learning_rate, max(shares, default=0.0), 1.0 if shares else 0, LR_FLOOR)
 
     def _record_capacity(self, scalars: dict) -> None:
         def smooth(table: dict, key: int, value: float) -> None:
@@ -197,6 +219,12 @@ class CNFExperiment(Experiment):
     @param.depends("planar_layers", watch=True)
     def _redraw(self) -> None:
         self.trainer.refresh()
+
+    def display_solver(self) -> SolverConfig:
+        """Pictures and measurements solve adaptively at rtol/atol even when training takes fixed steps:
+        a few RK4 steps are enough to train a regularised flow, not to show its density faithfully."""
+        solver = super().display_solver()
+        return solver if solver.steps is None else replace(solver, method="dopri5", steps=None)
 
     # ---- evaluation, saving -------------------------------------------------------------------
     def trained_flow(self) -> TrainedFlow:
@@ -243,6 +271,14 @@ class CNFExperiment(Experiment):
         solver = self.display_solver()
         settings = (solver, cells, self.planar_layers)
         cached = self._heavy
+        if cached is not None and cached["version"] == self.weights_version and cached["settings"] != settings \
+                and not self.trainer.training and not self._grids_owed:
+            # A knob on a paused model: the light pictures, re-solved, go out at once (tens of ms); the
+            # grids (seconds of CPU) follow in the next snapshot.
+            self._grids_owed = True
+            self.trainer.refresh()
+            return cached
+        self._grids_owed = False
         if cached is not None and cached["settings"] == settings and (
             cached["version"] == self.weights_version
             or self.trainer.training
@@ -255,7 +291,7 @@ class CNFExperiment(Experiment):
         log_density, stats = cnf.densities_over_time(grid, FRACTIONS, solver=solver, token=token)
         held = torch.as_tensor(self.source.held_out()[:HELD_OUT_DISPLAY], dtype=torch.float32, device=self.device)
         self._heavy = {
-            "settings": settings, "version": self.weights_version,
+            "settings": settings, "version": self.weights_version, "solver": solver,
             "log_density": log_density.reshape(len(FRACTIONS), cells, cells).cpu().numpy(),
             "nfe": stats.nfe_forward,
             "held_out_nll": float(-cnf.log_prob(held, solver=solver, token=token).mean()),
@@ -309,6 +345,7 @@ class CNFExperiment(Experiment):
             held_out_nll=heavy["held_out_nll"],
             planar_held_out_nll=heavy["planar_held_out_nll"],
             nfe_density=heavy["nfe"],
+            density_solver=heavy["solver"],
             density_version=self._density_version,
             capacity={name: (np.array(sorted(table)), np.array([table[k] for k in sorted(table)]))
                       for name, table in self._capacity.items()},

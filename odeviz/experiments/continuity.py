@@ -99,6 +99,8 @@ class ContinuityExperiment(Experiment):
         """h(0): the input, with a zero column appended when the state is augmented."""
         return torch.cat([x, torch.zeros_like(x)], dim=1) if self._augmented else x
 
+    model_loss = "loss_ode"
+
     def _loss(self, token: CancelToken):
         h0 = self._lift(self.train_x)
         solution = solve(self.model["ode"], h0, [0.0, 1.0], solver=self.solver_config(), token=token)

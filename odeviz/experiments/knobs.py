@@ -18,7 +18,7 @@ from .table1 import Table1Experiment
 OWN_KNOBS: dict[type[Experiment], tuple[str, ...]] = {
     ContinuityExperiment: ("target", "augment", "depth"),
     ClassifierExperiment: ("dataset", "noise", "samples", "augment", "width", "batch_size", "regularization", "max_nfe"),
-    CNFExperiment: ("width", "depth", "trace", "batch_size", "regularization", "decay_iterations"),
+    CNFExperiment: ("width", "depth", "trace", "batch_size", "regularization", "decay_iterations", "compare_planar"),
     Table1Experiment: ("epochs", "seeds", "batch_size", "channels", "rk_steps", "mnist_dir"),
     LatentODEExperiment: ("observations", "latent_dim", "hidden", "encoder_hidden", "batch_size", "horizon", "decay_iterations",
                           "kl_warmup"),

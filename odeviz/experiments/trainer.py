@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 
 DRAW_FAILED = "Could not draw the model at these settings"
+RETRY_ADVICE = "lower the learning rate or loosen the tolerance, then train again"
 
 
 class _Word(str, Enum):
@@ -85,6 +86,7 @@ class Trainer:
     snapshot_share: float | None = None
     # Place in the line for a worker's training slot (1 = next); a trainer in this process never waits.
     queue_position: int | None = None
+    pictures = True  # False: publish no snapshots at all (a headless run that reads only the history)
 
     def __init__(self, experiment: Trainable, name: str = "odeviz-trainer", snapshot_interval: float | None = None,
                  snapshot_share: float | None = None) -> None:
@@ -255,7 +257,7 @@ class Trainer:
                 trained = self._iterate(token) if train else False
                 self._iterating = False
                 due = time.perf_counter() - self._last_snapshot >= self._snapshot_spacing()
-                if commands or refresh or (trained and (due or not continuous)):
+                if self.pictures and (commands or refresh or (trained and (due or not continuous))):
                     self._publish(token)
             except Exception as error:  # a bug must not kill the thread and hang the page
                 self._iterating = False
@@ -280,11 +282,9 @@ class Trainer:
             return False
         except (SolverError, TrainingDiverged) as error:
             self.experiment.restore_last_good()
-            self._stop_with(
-                StopReason.FAILED,
-                f"Paused at iteration {self.iteration + 1}: {error}. Kept the last good weights; "
-                "lower the learning rate or loosen the tolerance, then train again."
-            )
+            advice = getattr(error, "advice", RETRY_ADVICE)  # said once: some errors carry their own
+            self._stop_with(StopReason.FAILED, f"Paused at iteration {self.iteration + 1}: {error}. "
+                            f"Kept the last good weights{'; ' + advice if advice else ''}.")
             self._refresh = True
             return False
         self.iteration += 1

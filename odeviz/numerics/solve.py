@@ -33,6 +33,8 @@ class SolveCancelled(SolverError):
 class EvaluationLimitExceeded(SolverError):
     """The solver needed more evaluations of f than the cap allows."""
 
+    advice = ""  # its message says what to do already
+
 
 class StepSizeUnderflow(SolverError):
     """The adaptive solver shrank its step to nothing: the dynamics are too stiff or blew up."""
