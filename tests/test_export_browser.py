@@ -1,6 +1,5 @@
 """Export and the lesson in a real browser: the page's PNG, HTML (opened offline from file:// with
 every request blocked) and GIF downloads; the guided lesson walked with Next and Back."""
-import io
 import sys
 
 import pytest

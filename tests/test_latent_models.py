@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from odeviz.data.spirals import spirals
-from odeviz.models.latent import LatentODE, RNNBaseline, gaussian_kl, parameter_count, rmse, rnn_matching
+from odeviz.models.latent import LatentODE, gaussian_kl, parameter_count, rmse, rnn_matching
 
 
 def tensors(data, part="obs"):

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 import panel as pn
-import param
 
 from ..experiments import Figure3Experiment
 from .classifier import ClassifierPageBase

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import panel as pn
-import param
 
 from ..data.digits import MnistError, mnist_dir_from_environment
 from ..experiments import Table1Experiment
