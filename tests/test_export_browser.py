@@ -67,7 +67,7 @@ def test_the_lesson_walks_end_to_end(chromium):
     command = [sys.executable, "-m", "odeviz", "serve", "--port", str(port)]
     with running(command, f"http://127.0.0.1:{port}/") as base:
         page.goto(base)
-        page.locator("a.start").click()
+        page.locator("a.lesson").click()
         where = page.locator(".odeviz-lesson-where")
         where.get_by_text("Step 1 of 9").wait_for(timeout=60_000)
         assert page.locator(".odeviz-lesson-back button").is_disabled()

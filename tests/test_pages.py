@@ -164,3 +164,13 @@ def test_param_refusals_are_translated_in_one_place():
     assert user_message(refused.value) == "Seed must be at least 0, not -3"
     assert user_message(ValueError("no MNIST train images in /data")) == "no MNIST train images in /data"
     assert escape_html("a_b *c* <i>") == "a&#95;b &#42;c&#42; &lt;i&gt;"
+
+
+@pytest.mark.parametrize("text", ["Euler's method", 'a "quoted" <b>tag</b> & more', "# heading *bold* `code` [x](y)"])
+def test_escaped_text_reads_back_as_typed(text):
+    import html
+
+    from odeviz.views.text import escape_html
+
+    escaped = escape_html(text)
+    assert "<" not in escaped and html.unescape(escaped) == text  # one pass: no entity broken by a second

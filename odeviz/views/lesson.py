@@ -1,6 +1,9 @@
 """The lesson page: a lesson's steps one at a time, each a short text and, live below it, the page its
 link names with its settings. Back and Next walk the steps; leaving a step ends its page's training.
-The step shown is in the URL (``/lesson?step=3``), so a link can open the lesson at any step.
+The step shown is in the URL (``/lesson?step=3``), so a link can open the lesson at any step; Back and
+Next load the lesson at the step before or after (a new page in the tab, rather than one page swapped
+for another inside the document: BokehJS could then receive updates of the old page's models after
+they were gone, "reference … isn't known").
 """
 from __future__ import annotations
 
@@ -10,6 +13,12 @@ import param
 from .lesson_file import Lesson, Step
 from .text import escape_html
 
+GO_TO_STEP = """
+const url = new URL(window.location.href);
+const step = Math.min(Math.max((parseInt(url.searchParams.get('step')) || 1) + offset, 1), count);
+url.searchParams.set('step', step);
+window.location.href = url.toString();
+"""
 HEADER_STYLE = {"background": "#eef2fb", "border-radius": "6px", "padding": "4px 12px"}
 
 
@@ -23,8 +32,8 @@ class LessonPage(pn.viewable.Viewer):
         self.lesson = lesson
         self.back = pn.widgets.Button(name="◀ Back", width=100, css_classes=["odeviz-lesson-back"])
         self.next = pn.widgets.Button(name="Next ▶", button_type="primary", width=100, css_classes=["odeviz-lesson-next"])
-        self.back.on_click(lambda _event: self._go(-1))
-        self.next.on_click(lambda _event: self._go(+1))
+        for button, offset in ((self.back, -1), (self.next, +1)):
+            button.js_on_click(args={"offset": offset, "count": len(lesson.steps)}, code=GO_TO_STEP)
         self.where = pn.pane.HTML("", css_classes=["odeviz-lesson-where"], margin=(8, 10))
         self.text = pn.pane.Markdown("", css_classes=["odeviz-lesson-text"], styles={"max-width": "1100px"}, margin=(0, 10))
         self.holder = pn.Column(sizing_mode="stretch_width")
@@ -35,14 +44,12 @@ class LessonPage(pn.viewable.Viewer):
                       sizing_mode="stretch_width", margin=(5, 10)),
             self.holder, sizing_mode="stretch_width",
         )
+        self.step = _step_from_url(self.step)
         self._show()
 
     @property
     def current(self) -> Step:
         return self.lesson.steps[self.step - 1]
-
-    def _go(self, offset: int) -> None:
-        self.step = min(max(self.step + offset, 1), len(self.lesson.steps))
 
     @param.depends("step", watch=True)
     def _show(self) -> None:
@@ -79,8 +86,15 @@ class LessonPage(pn.viewable.Viewer):
         self._replace_page(None)
 
     def __panel__(self):
-        if pn.state.location is not None:
-            pn.state.location.sync(self, {"step": "step"})
         if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
             pn.state.on_session_destroyed(lambda _context: self.close())
         return self._layout
+
+
+def _step_from_url(default: int) -> int:
+    """The step a link asks for (``?step=3``), else ``default``; out-of-range steps are clamped by _show."""
+    args = pn.state.session_args if isinstance(pn.state.session_args, dict) else {}
+    try:
+        return int((args.get("step") or [b""])[0])
+    except ValueError:
+        return default

@@ -4,20 +4,20 @@ refused value is told in the knob's words (its label), never in param's ("Intege
 """
 from __future__ import annotations
 
-import html
-
 import param
 
 from ..experiments.knobs import refusal
 
-# Characters Markdown would take for formatting, as entities: the text then shows as typed in an
-# HTML pane, an Alert (Markdown) and a notification alike.
-_MARKDOWN = str.maketrans({c: f"&#{ord(c)};" for c in "\\`*_[]#|~"})
+# HTML's special characters and those Markdown would take for formatting, as entities, in one pass
+# (escaping twice would break the first pass's entities: "'" → "&#x27;" → "&&#35;x27;"): the text
+# then shows as typed in an HTML pane, an Alert (Markdown) and a notification alike.
+_ENTITIES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;",
+                           **{c: f"&#{ord(c)};" for c in "\\`*_[]#|~"}})
 
 
 def escape_html(text) -> str:
     """``text`` as inert text for HTML and Markdown: no tag, no entity, no formatting survives."""
-    return html.escape(str(text), quote=True).translate(_MARKDOWN)
+    return str(text).translate(_ENTITIES)
 
 
 def user_message(error: Exception, owner: param.Parameterized | None = None) -> str:
