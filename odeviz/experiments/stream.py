@@ -58,6 +58,16 @@ class History:
     def __len__(self) -> int:
         return len(self._rows)
 
+    def rows(self) -> list[dict[str, float]]:
+        with self._lock:
+            return [dict(row) for row in self._rows]
+
+    def replace(self, rows: list[dict[str, float]]) -> None:
+        """Start a new generation holding ``rows`` (a saved run's history, taken back)."""
+        self.clear()
+        for row in rows:
+            self.append(row)
+
     def since(self, start: int) -> tuple[int, dict[str, np.ndarray]]:
         """(generation, columns of the rows from index ``start`` on)."""
         with self._lock:
