@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import math
 
-from .common import (UsageError, add_knob_options, add_solver_options, experiment_from_args, finish, param_values,
-    run_training)
+from .common import (UsageError, add_file_options, add_knob_options, add_solver_options, experiment_from_args, finish,
+    param_values, run_training, save_run)
 
 
 def _add_classifier_options(parser, experiment_class, default_iters: int) -> None:
     parser.add_argument("--iters", type=int, default=default_iters, help=f"training iterations (default: {default_iters})")
     parser.add_argument("--json", action="store_true", help="print one JSON object to stdout instead of a summary")
+    add_file_options(parser)
     add_knob_options(parser, experiment_class)
     add_solver_options(parser, experiment_class)
 
@@ -51,6 +52,7 @@ def _train_classifier(args: argparse.Namespace) -> int:
     experiment = _experiment(ClassifierExperiment, args)
     try:
         report = run_training(experiment, args.iters)
+        save_run(experiment, args)
         snapshot = experiment.trainer.mailbox.latest()
     finally:
         experiment.close()
@@ -83,6 +85,7 @@ def _figure3(args: argparse.Namespace) -> int:
     experiment = _experiment(Figure3Experiment, args)
     try:
         report = run_training(experiment, args.iters)
+        save_run(experiment, args)
         experiment.trainer.wait_idle(600)  # the sweep of the final weights runs once training stops
         measured = experiment.measurements.latest()
         _, columns = experiment.trainer.history.since(0)

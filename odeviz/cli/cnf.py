@@ -5,8 +5,8 @@ import argparse
 import math
 from pathlib import Path
 
-from .common import (RunFailed, UsageError, add_knob_options, add_solver_options, experiment_from_args, finish,
-    finite_float, param_values, run_training, writable_file)
+from .common import (UsageError, add_file_options, add_knob_options, add_solver_options, experiment_from_args, finish,
+    finite_float, param_values, run_training, save_run)
 
 
 def add_parsers(commands, experiments) -> None:
@@ -23,9 +23,8 @@ def add_parsers(commands, experiments) -> None:
                         help=f"a density ({', '.join(DENSITY_TARGETS)}) or a .npy/.csv file of N×2 points")
     parser.add_argument("--iters", type=int, default=500, help="training iterations (default: 500)")
     parser.add_argument("--max-seconds", type=finite_float, default=None, help="stop training after this many seconds")
-    parser.add_argument("--save", type=Path, default=None, metavar="PATH",
-                        help="save the trained CNF here (load it with odeviz.load(PATH))")
     parser.add_argument("--json", action="store_true", help="print one JSON object to stdout instead of a summary")
+    add_file_options(parser)  # odeviz.load(PATH) reads the CNF of a saved run too
     add_knob_options(parser, CNFExperiment, decay_iterations={"metavar": "ITERS"})
     add_solver_options(parser, CNFExperiment)
     parser.set_defaults(run=_train_cnf)
@@ -54,19 +53,13 @@ def _train_cnf(args: argparse.Namespace) -> int:
         raise UsageError(f"--iters must be at least 1, not {args.iters}")
     if args.max_seconds is not None and args.max_seconds <= 0:
         raise UsageError(f"--max-seconds must be positive, not {args.max_seconds:g}")
-    if args.save is not None:
-        writable_file("--save", args.save)
     configure_torch()
     experiment = experiment_from_args(CNFExperiment, args, **_data_params(args.data))
     try:
         experiment.trainer.snapshot_interval = math.inf  # nobody looks at pictures here
         report = run_training(experiment, args.iters, args.max_seconds)
         held_out = experiment.held_out_nll()
-        if args.save is not None:
-            try:
-                experiment.save(args.save)
-            except (OSError, RuntimeError) as error:  # e.g. the disk filled up during training
-                raise RunFailed(f"trained, but could not save the model to {str(args.save)!r}: {error}") from None
+        save_run(experiment, args)
     finally:
         experiment.close()
     values = param_values(experiment)

@@ -4,7 +4,8 @@ from __future__ import annotations
 import argparse
 import math
 
-from .common import add_knob_options, add_solver_options, experiment_from_args, finish, param_values, run_training
+from .common import (add_file_options, add_knob_options, add_solver_options, experiment_from_args, finish, param_values,
+    run_training, save_run)
 
 
 def _add_options(parser) -> None:
@@ -12,6 +13,7 @@ def _add_options(parser) -> None:
     from ..experiments import Table1Experiment
 
     parser.add_argument("--json", action="store_true", help="print one JSON object to stdout instead of a table")
+    add_file_options(parser)
     add_knob_options(parser, Table1Experiment, mnist_dir={
         "metavar": "DIR", "help": f"train and test on MNIST IDX files in DIR (default: ${MNIST_DIR_VARIABLE}, "
                                   "else scikit-learn's bundled 8×8 digits)"})
@@ -50,6 +52,7 @@ def _train(args: argparse.Namespace) -> int:
     try:
         experiment.trainer.snapshot_interval = math.inf  # only the final picture is read
         report = run_training(experiment, experiment.total_iterations())
+        save_run(experiment, args)
         experiment.trainer.refresh()
         experiment.trainer.wait_idle()
         snapshot = experiment.trainer.mailbox.latest()

@@ -25,7 +25,7 @@ from torch import nn
 
 from ..data.densities import DENSITY_TARGETS, PointSource, check_points, read_points
 from ..models.flows import CNF, PlanarFlow
-from ..models.saving import TrainedFlow, save_cnf
+from ..models.saving import TrainedFlow
 from ..numerics.config import SolverConfig
 from ..numerics.solve import CancelToken
 from .base import Experiment, Real
@@ -201,7 +201,7 @@ class CNFExperiment(Experiment):
     def _redraw(self) -> None:
         self.trainer.refresh()
 
-    # ---- evaluation, saving -------------------------------------------------------------------
+    # ---- evaluation (saving is every experiment's: Experiment.save, read by odeviz.load too) ----
     def trained_flow(self) -> TrainedFlow:
         """The CNF as it is now, for evaluation from Python (float64, exact trace, tight tolerance)."""
         return TrainedFlow(self.model["cnf"], {"target": self._target, "source": self.source_name})
@@ -216,10 +216,6 @@ class CNFExperiment(Experiment):
             for k, flow in zip(PLANAR_BANK, self.model["planar"]):
                 result[f"planar_{k}"] = float(-flow.log_prob(x).mean())
         return result
-
-    def save(self, path, **metadata) -> Path:
-        return save_cnf(self.model["cnf"], path, target=self._target, source=self.source_name,
-                        iterations=self.trainer.iteration, **metadata)
 
     # ---- display ------------------------------------------------------------------------------
     @staticmethod

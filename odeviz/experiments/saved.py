@@ -13,7 +13,7 @@ import numpy as np
 import param
 import torch
 
-FORMAT = "odeviz-experiment-1"
+from ..models.saving import EXPERIMENT_FORMAT as FORMAT
 
 
 class SavedStateError(ValueError):
@@ -42,7 +42,7 @@ def check_state(state, experiment_class, what: str = "the file") -> dict:
         raise SavedStateError(f"{what} is not a model saved by odeviz")
     saved_kind, own = state.get("experiment"), experiment_class.__name__
     if saved_kind != own:
-        raise SavedStateError(f"{what} holds a {kind(str(saved_kind or ''))} model; this page trains a {kind(experiment_class)} model")
+        raise SavedStateError(f"{what} holds a {kind(str(saved_kind or ''))} model, not a {kind(experiment_class)} model")
     settings = {}
     for name, value in state["settings"].items():
         if name not in experiment_class.param:

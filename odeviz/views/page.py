@@ -14,7 +14,9 @@ import panel as pn
 import param
 
 from ..experiments import Experiment
+from ..experiments.knobs import link_query
 from .controls import TrainingControls, log_slider
+from .sharing import Link, ModelFiles, copy_link_button, follow_in_url, page_url
 from .streaming import SessionStream
 
 SIDEBAR_WIDTH = 300
@@ -56,8 +58,10 @@ class ExperimentPage(pn.viewable.Viewer):
     experiment = param.ClassSelector(class_=Experiment, doc="the model layer this page shows")
 
     def __init__(self, **params) -> None:
+        opened_with = Link.of_session(self.experiment_class)
+        self.trained = False  # on a shipped trained model: its link says so
         if params.get("experiment") is None:
-            params["experiment"] = self.make_experiment()
+            params["experiment"] = self._experiment_from_link(opened_with)
         if not isinstance(params["experiment"], self.experiment_class):
             raise TypeError(f"{type(self).__name__} shows a {self.experiment_class.__name__}, "
                             f"not a {type(params['experiment']).__name__}")
@@ -76,15 +80,18 @@ class ExperimentPage(pn.viewable.Viewer):
             pn.pane.Markdown(self.intro, margin=(0, 10), styles=INTRO_STYLE),
             self.controls.status_line,
         )
-        sidebar = pn.Column(pn.pane.Markdown("### Training"), self.controls, *self.settings(),
+        sidebar = pn.Column(pn.pane.Markdown("### Training"), self.controls, *self._sharing_widgets(), *self.settings(),
                             width=SIDEBAR_WIDTH, styles=SIDEBAR_STYLE, margin=(5, 10))
         self._layout = pn.Row(sidebar, pn.Column(header, *self.plots()), sizing_mode="stretch_width")
         self.controls.update()
+        opened_with.report_refused(self.experiment)
+        self._update_url = follow_in_url(self.experiment, self.link)
 
     # ---- what a page may override --------------------------------------------------------------
-    def make_experiment(self) -> Experiment:
-        """The experiment shown when none is given: made at once, its models built on its own thread."""
-        return self.experiment_class(build_later=True)
+    def make_experiment(self, **params) -> Experiment:
+        """The experiment shown when none is given (with the link's knobs, or a saved ``state``): made
+        at once, its models built on its own thread."""
+        return self.experiment_class(build_later=True, **params)
 
     def make_figures(self):
         return self.figures_class()
@@ -125,6 +132,32 @@ class ExperimentPage(pn.viewable.Viewer):
 
     def describe_loss(self, last: dict) -> str:
         return f"loss {last['loss']:.2e}"
+
+    # ---- links and model files -------------------------------------------------------------------
+    @classmethod
+    def slug(cls) -> str:
+        from . import PAGES  # the table of pages imports every page
+
+        slugs = {page: slug for slug, page in PAGES.items()}
+        return next((slugs[base] for base in cls.__mro__ if base in slugs), cls.__name__.lower())
+
+    def link(self) -> str:
+        """The link to this page with its current knobs (and ``trained=1`` when it opened on a shipped model)."""
+        return page_url(self.slug(), link_query(self.experiment), trained=self.trained)
+
+    def _experiment_from_link(self, link: Link) -> Experiment:
+        state = link.state(self.experiment_class)
+        self.trained = state is not None
+        return self.make_experiment(**link.settings, **({"state": state} if state else {}))
+
+    def _sharing_widgets(self) -> list:
+        self.files = ModelFiles(self.experiment, self.slug(), on_loaded=self._on_model_loaded)
+        self.stream.on_poll(self.files.check)
+        return [*self.files.widgets(), copy_link_button()]
+
+    def _on_model_loaded(self) -> None:
+        self.trained = True
+        self._update_url()
 
     # ---- for scripts, tests and notebooks --------------------------------------------------------
     def ready(self, timeout: float = 120.0) -> ExperimentPage:
