@@ -177,7 +177,7 @@ class Experiment(param.Parameterized):
         optimiser state, the iteration and the history. Call it while nothing trains (or use :meth:`save`)."""
         return {
             "format": FORMAT, "experiment": type(self).__name__, "settings": settings_of(self),
-            "weights": self._weights_state(), "iteration": self.trainer.iteration,
+            "weights": self._weights_state(), "extra": self._extra_state(), "iteration": self.trainer.iteration,
             "history": self.trainer.history.rows(),
         }
 
@@ -216,6 +216,7 @@ class Experiment(param.Parameterized):
         try:
             self.rebuild()
             self._load_weights_state(state["weights"])
+            self._load_extra_state(state.get("extra", {}))
         except (KeyError, TypeError, ValueError, RuntimeError, IndexError):
             if previous is None:
                 raise SavedStateError(f"{what} holds weights that do not fit the model its settings describe") from None
@@ -236,6 +237,13 @@ class Experiment(param.Parameterized):
     def _load_weights_state(self, weights: dict) -> None:
         self.model.load_state_dict(weights["model"])
         self.optimizer.load_state_dict(weights["optimizer"])
+
+    def _extra_state(self) -> dict:
+        """What else training goes on from (the state of a batch sampler): plain values and tensors."""
+        return {}
+
+    def _load_extra_state(self, extra: dict) -> None:
+        pass
 
     # ---- for subclasses -------------------------------------------------------------------
     def _build(self) -> None:

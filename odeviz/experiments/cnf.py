@@ -169,6 +169,13 @@ class CNFExperiment(Experiment):
         self._record_capacity(scalars)  # only losses that were kept: a blow-up is rolled back, not charted
         return scalars
 
+    def _extra_state(self) -> dict:
+        return {"batches": self.source.sampler_state(), "capacity": self._capacity}
+
+    def _load_extra_state(self, extra: dict) -> None:
+        self.source.set_sampler_state(extra["batches"])
+        self._capacity = extra["capacity"]
+
     def _learning_rate(self) -> float:
         """A large step first (it carries the flow past the plateau where it has learnt only part of the
         density), then a cosine decay to LR_FLOOR of it, which settles the NLL."""

@@ -42,15 +42,15 @@ class Preset:
 
 # The first preset of an experiment is the one its page opens on when no setting says otherwise.
 PRESETS = (
-    Preset("continuity", ContinuityExperiment, {}, 300),
+    Preset("continuity", ContinuityExperiment, {}, 200),
     Preset("continuity-reflection", ContinuityExperiment, {"target": "reflection", "depth": 2}, 300,
            "the reflection: the ODE-Net cannot learn it, a 2-block ResNet can"),
-    Preset("continuity-reflection-augment", ContinuityExperiment, {"target": "reflection", "augment": True}, 150,
+    Preset("continuity-reflection-augment", ContinuityExperiment, {"target": "reflection", "augment": True}, 100,
            "the reflection with one extra dimension: the ODE-Net learns it"),
-    Preset("classifier", ClassifierExperiment, {}, 300),
-    Preset("figure3", Figure3Experiment, {}, 300),
-    Preset("table1", Table1Experiment, {"epochs": 3}),
-    Preset("cnf", CNFExperiment, {"decay_iterations": 400}, 400),
+    Preset("classifier", ClassifierExperiment, {}, 200),
+    Preset("figure3", Figure3Experiment, {}, 200),
+    Preset("table1", Table1Experiment, {"epochs": 2}),
+    Preset("cnf", CNFExperiment, {"decay_iterations": 300}, 300),
 )
 
 
@@ -93,6 +93,9 @@ def make(preset: Preset) -> Path:
 
 
 def main(names: list[str]) -> int:
+    from ..numerics.device import configure_torch
+
+    configure_torch()
     unknown = set(names) - {preset.name for preset in PRESETS}
     if unknown:
         print(f"unknown presets: {', '.join(sorted(unknown))}; known: {', '.join(p.name for p in PRESETS)}", file=sys.stderr)
