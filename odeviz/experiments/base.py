@@ -22,7 +22,7 @@ from ..numerics.config import DEFAULT_MAX_NFE, SolverConfig
 from ..numerics.methods import ADAPTIVE_METHODS, METHODS
 from ..numerics.solve import CancelToken, SolveStats, solver_errors
 from .checkpoints import RESTORE_FACTOR, CheckpointRing, LossWatch
-from .saved import FORMAT, SavedStateError, check_state, read_state, settings_of, write_state
+from .saved import FORMAT, SavedStateError, check_state, plain, read_state, settings_of, write_state
 from .trainer import Trainer, TrainingDiverged
 
 
@@ -172,13 +172,14 @@ class Experiment(param.Parameterized):
         self.loss_watch.clear()
 
     # ---- saving and loading: one mechanism for every experiment ---------------------------
-    def state_dict(self) -> dict:
+    def state_dict(self, with_optimizer: bool = True) -> dict:
         """Where this experiment is, to go on from later: its kind, every setting, the weights and
-        optimiser state, the iteration and the history. Call it while nothing trains (or use :meth:`save`)."""
+        optimiser state (unless not wanted: a shipped model is a third the size without), the iteration and the
+        history. Call it while nothing trains (or use :meth:`save`)."""
         return {
             "format": FORMAT, "experiment": type(self).__name__, "settings": settings_of(self),
-            "weights": self._weights_state(), "extra": self._extra_state(), "iteration": self.trainer.iteration,
-            "history": self.trainer.history.rows(),
+            "weights": self._weights_state(with_optimizer), "extra": plain(self._extra_state()), "iteration": self.trainer.iteration,
+            "history": plain(self.trainer.history.rows()),
         }
 
     def saved_state(self, timeout: float = 60.0) -> dict:
@@ -230,13 +231,14 @@ class Experiment(param.Parameterized):
         self.weights_version += 1
         self.trainer.restore_progress(state.get("iteration", 0), state.get("history", []))
 
-    def _weights_state(self) -> dict:
+    def _weights_state(self, with_optimizer: bool) -> dict:
         """What is trained, as state dicts (subclasses with more than one optimiser override both)."""
-        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()}
+        return {"model": self.model.state_dict(), **({"optimizer": self.optimizer.state_dict()} if with_optimizer else {})}
 
     def _load_weights_state(self, weights: dict) -> None:
         self.model.load_state_dict(weights["model"])
-        self.optimizer.load_state_dict(weights["optimizer"])
+        if "optimizer" in weights:  # else Adam starts afresh from these weights
+            self.optimizer.load_state_dict(weights["optimizer"])
 
     def _extra_state(self) -> dict:
         """What else training goes on from (the state of a batch sampler): plain values and tensors."""

@@ -21,7 +21,7 @@ from .classifier import ClassifierExperiment
 from .cnf import CNFExperiment
 from .continuity import ContinuityExperiment
 from .figure3 import Figure3Experiment
-from .saved import read_state
+from .saved import read_state, write_state
 from .table1 import Table1Experiment
 
 FOLDER = Path(__file__).parent / "trained"
@@ -87,7 +87,7 @@ def make(preset: Preset) -> Path:
         if experiment.trainer.message:
             raise RuntimeError(f"{preset.name}: {experiment.trainer.message}")
         FOLDER.mkdir(exist_ok=True)
-        return experiment.save(preset.path)
+        return write_state(experiment.state_dict(with_optimizer=False), preset.path)
     finally:
         experiment.close()
 

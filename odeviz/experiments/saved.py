@@ -26,11 +26,23 @@ def kind(experiment) -> str:
     return name.removesuffix("Experiment").lower() or "different"
 
 
+def plain(value):
+    """``value`` with numpy numbers as Python numbers and arrays as tensors, in nested dicts and
+    lists: what ``weights_only`` loading accepts."""
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(np.array(value))
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(plain(item) for item in value)
+    return value
+
+
 def settings_of(experiment) -> dict:
     """Every param's value (arrays as tensors, which ``weights_only`` loading accepts)."""
-    values = {name: value for name, value in experiment.param.values().items() if name != "name"}
-    return {name: torch.from_numpy(np.array(value)) if isinstance(value, np.ndarray) else value
-            for name, value in values.items()}
+    return plain({name: value for name, value in experiment.param.values().items() if name != "name"})
 
 
 def check_state(state, experiment_class, what: str = "the file") -> dict:

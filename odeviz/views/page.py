@@ -84,7 +84,8 @@ class ExperimentPage(pn.viewable.Viewer):
                             width=SIDEBAR_WIDTH, styles=SIDEBAR_STYLE, margin=(5, 10))
         self._layout = pn.Row(sidebar, pn.Column(header, *self.plots()), sizing_mode="stretch_width")
         self.controls.update()
-        opened_with.report_refused(self.experiment)
+        if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
+            pn.state.onload(lambda: self._once_shown(opened_with))
         self._update_url = follow_in_url(self.experiment, self.link)
 
     # ---- what a page may override --------------------------------------------------------------
@@ -154,6 +155,11 @@ class ExperimentPage(pn.viewable.Viewer):
         self.files = ModelFiles(self.experiment, self.slug(), on_loaded=self._on_model_loaded)
         self.stream.on_poll(self.files.check)
         return [*self.files.widgets(), copy_link_button()]
+
+    def _once_shown(self, opened_with: Link) -> None:
+        # Once the browser shows the page, its URL and notifications are live.
+        opened_with.report_refused(self.experiment)
+        self._update_url()
 
     def _on_model_loaded(self) -> None:
         self.trained = True

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 from concurrent.futures import Future
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import panel as pn
 
@@ -48,7 +48,8 @@ class Link:
     @classmethod
     def of_session(cls, experiment_class) -> Link:
         location = pn.state.location if pn.state.curdoc is not None else None
-        return cls(experiment_class, dict(location.query_params) if location is not None else {})
+        # The raw text of each value (Panel's query_params would already have made "true" a bool).
+        return cls(experiment_class, dict(parse_qsl(location.search.lstrip("?"))) if location is not None else {})
 
     def state(self, experiment_class) -> dict | None:
         """The shipped trained run to open on, or None."""
@@ -60,7 +61,7 @@ class Link:
         for name, error in self.refused:
             value = getattr(experiment, name)
             shown = knob_text(value)
-            notify_error(f"The link's {public[name]}={self.texts[public[name]]} cannot be used: "
+            notify_error(f"The link asks for {public[name]}={self.texts[public[name]]}, which cannot be used: "
                          f"{user_message(error, experiment)}; {experiment.param[name].label.lower()} stays {shown}")
 
 
@@ -76,7 +77,6 @@ def follow_in_url(experiment, link):
         location.search = f"?{query}" if query else ""
 
     experiment.param.watch(update, [knob.param for knob in link_knobs(experiment)])
-    update()
     return update
 
 
