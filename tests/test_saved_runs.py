@@ -110,6 +110,9 @@ def test_a_file_that_does_not_fit_is_refused_and_nothing_changes(tmp_path):
 def test_a_shipped_model_loads_in_under_a_second_and_is_trained(preset):
     assert preset.path.is_file(), f"regenerate with: python -m odeviz.experiments.pretrained {preset.name}"
     assert preset.path.stat().st_size < 400_000
+    # As in a server, where the process is warm: the first experiment of a process pays seconds of
+    # one-time imports and torch start-up, whatever it loads.
+    preset.experiment_class(state=read_state(preset.path)).close()
     start = time.perf_counter()
     experiment = preset.experiment_class(state=read_state(preset.path))
     seconds = time.perf_counter() - start
@@ -119,8 +122,12 @@ def test_a_shipped_model_loads_in_under_a_second_and_is_trained(preset):
             assert getattr(experiment, name) == value
         rows = experiment.trainer.history.rows()
         assert len(rows) >= 100
-        first, last = np.mean([r["loss"] for r in rows[:5]]), np.mean([r["loss"] for r in rows[-5:]])
-        assert last < first - 0.5 * abs(first), (first, last)  # well down from where it started (NLLs go negative)
+        if isinstance(experiment, Table1Experiment):  # four models one after another: each one's test error
+            errors = {key: run.test_errors[-1] for key, run in experiment.runs.items()}
+            assert all(error < 15 for error in errors.values()), errors
+        else:
+            first, last = np.mean([r["loss"] for r in rows[:5]]), np.mean([r["loss"] for r in rows[-5:]])
+            assert last < first - 0.5 * abs(first), (first, last)  # well down from the start (NLLs go negative)
     finally:
         experiment.close()
 
@@ -153,7 +160,7 @@ def test_the_cli_saves_a_run_and_goes_on_from_it(tmp_path):
     assert '"learning_rate": 0.003' in again.stdout
 
 
-@pytest.mark.parametrize("command", [["train", "classifier"], ["train", "table1"], ["train", "cnf", "--data", "moons"],
+@pytest.mark.parametrize("command", [["train", "classifier"], ["table1"], ["train", "cnf", "--data", "moons"],
                                      ["fig3"]])
 def test_the_cli_refuses_a_file_that_does_not_fit(command, tmp_path):
     saved = tmp_path / "continuity.pt"
@@ -165,3 +172,29 @@ def test_the_cli_refuses_a_file_that_does_not_fit(command, tmp_path):
     junk.write_text("no")
     result = odeviz(*command, "--load", str(junk))
     assert result.returncode == 2 and "is not a model saved by odeviz" in result.stderr
+
+
+# ---- the page's buttons, without a browser ------------------------------------------------------------
+def test_the_page_loads_trained_saves_and_refuses_a_file_in_words(monkeypatch):
+    from odeviz.views import ClassifierPage, ContinuityPage, sharing
+
+    told = []
+    monkeypatch.setattr(sharing, "notify_error", told.append)
+    page = ContinuityPage()
+    other = ClassifierPage()
+    try:
+        page.experiment.augment = True
+        page.files.load_trained()  # the shipped model nearest the knobs: the augmented reflection
+        page.files._pending[0].result(60)
+        assert page.experiment.target == "reflection" and page.experiment.augment
+        assert page.experiment.trainer.iteration == read_state(nearest_preset(ContinuityExperiment, {"augment": True}).path)["iteration"]
+        assert page.link() == "/continuity?target=reflection&augment=true&trained=1"
+        saved = page.files._saved_file().getvalue()
+        assert read_state(saved)["settings"]["augment"] is True
+        other.files.upload.filename = "mine.pt"
+        other.files._uploaded(type("Event", (), {"new": saved})())
+        assert told == ["'mine.pt' holds a continuity model, not a classifier model"]
+        other.files._uploaded(type("Event", (), {"new": b"junk"})())
+        assert told[-1] == "'mine.pt' is not a model saved by odeviz (it could not be read)"
+    finally:
+        page.experiment.close(), other.experiment.close()

@@ -221,7 +221,7 @@ def save_run(experiment, args: argparse.Namespace) -> None:
     try:
         experiment.save(args.save)
     except (OSError, RuntimeError) as error:  # e.g. the disk filled up during training
-        raise RunFailed(f"trained, but could not save the run to {str(args.save)!r}: {error}") from None
+        raise RunFailed(f"trained, but could not save the model to {str(args.save)!r}: {error}") from None
 
 
 def param_error(error: ValueError, experiment_class) -> str:

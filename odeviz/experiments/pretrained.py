@@ -49,7 +49,7 @@ PRESETS = (
            "the reflection with one extra dimension: the ODE-Net learns it"),
     Preset("classifier", ClassifierExperiment, {}, 200),
     Preset("figure3", Figure3Experiment, {}, 200),
-    Preset("table1", Table1Experiment, {"epochs": 2}),
+    Preset("table1", Table1Experiment, {}),
     Preset("cnf", CNFExperiment, {"decay_iterations": 300}, 300),
 )
 
@@ -59,10 +59,13 @@ def presets_for(experiment_class) -> list[Preset]:
 
 
 def nearest_preset(experiment_class, settings: dict) -> Preset | None:
-    """The preset of ``experiment_class`` that agrees with most of ``settings`` (the first on a tie)."""
+    """The preset of ``experiment_class`` that agrees with most of the ``settings`` that are not
+    defaults (the first preset on a tie: the experiment's defaults)."""
+    defaults = {name: experiment_class.param[name].default for name in settings if name in experiment_class.param}
+    chosen = {name: value for name, value in settings.items() if name in defaults and value != defaults[name]}
+
     def agreement(preset: Preset) -> int:
-        defaults = {name: experiment_class.param[name].default for name in settings if name in experiment_class.param}
-        return sum(preset.settings.get(name, defaults.get(name)) == value for name, value in settings.items())
+        return sum(preset.settings.get(name, defaults[name]) == value for name, value in chosen.items())
 
     presets = presets_for(experiment_class)
     return max(presets, key=agreement) if presets else None

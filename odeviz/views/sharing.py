@@ -81,7 +81,7 @@ def follow_in_url(experiment, link):
 
 
 def copy_link_button() -> pn.widgets.Button:
-    button = pn.widgets.Button(label="Copy link", button_type="light", width=90, css_classes=["odeviz-copy-link"])
+    button = pn.widgets.Button(label="Copy link", color="light", width=90, css_classes=["odeviz-copy-link"])
     button.js_on_click(args={"button": button}, code=COPY_LINK_JS)
     return button
 
@@ -92,11 +92,11 @@ class ModelFiles:
     def __init__(self, experiment, slug: str, on_loaded=lambda: None) -> None:
         self.experiment, self.on_loaded = experiment, on_loaded
         self._pending: tuple[Future, str] | None = None
-        self.trained_button = pn.widgets.Button(label="Load trained", button_type="success", button_style="outline",
+        self.trained_button = pn.widgets.Button(label="Load trained", color="success", variant="outline",
                                                 width=110, css_classes=["odeviz-load-trained"])
         self.trained_button.on_click(lambda _event: self.load_trained())
         self.download = pn.widgets.FileDownload(callback=self._saved_file, filename=f"odeviz-{slug}.pt",
-                                                label="Save model", button_type="light", width=110,
+                                                label="Save model", color="light", width=110,
                                                 css_classes=["odeviz-save-model"])
         self.upload = pn.widgets.FileInput(accept=".pt", multiple=False, width=200, css_classes=["odeviz-open-model"])
         self.upload.param.watch(self._uploaded, "value")
