@@ -109,7 +109,7 @@ def test_a_file_that_does_not_fit_is_refused_and_nothing_changes(tmp_path):
 @pytest.mark.parametrize("preset", PRESETS, ids=lambda preset: preset.name)
 def test_a_shipped_model_loads_in_under_a_second_and_is_trained(preset):
     assert preset.path.is_file(), f"regenerate with: python -m odeviz.experiments.pretrained {preset.name}"
-    assert preset.path.stat().st_size < 400_000
+    assert preset.path.stat().st_size < 500_000  # Table 1: four nets (~360 KB of weights) and 1440 history rows
     # As in a server, where the process is warm: the first experiment of a process pays seconds of
     # one-time imports and torch start-up, whatever it loads.
     preset.experiment_class(state=read_state(preset.path)).close()
