@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import math
 
-from .common import (UsageError, add_export_option, add_knob_options, add_solver_options, experiment_from_args,
-    export_folder, export_page, finish, param_values, run_training)
+from .common import (UsageError, add_export_option, add_file_options, add_knob_options, add_solver_options,
+    experiment_from_args, export_folder, export_page, finish, param_values, run_training, save_run)
 
 STEP_COLUMNS = ("accepted_forward", "rejected_forward", "accepted_backward", "rejected_backward")
 
@@ -14,6 +14,7 @@ STEP_COLUMNS = ("accepted_forward", "rejected_forward", "accepted_backward", "re
 def _add_classifier_options(parser, experiment_class, default_iters: int) -> None:
     parser.add_argument("--iters", type=int, default=default_iters, help=f"training iterations (default: {default_iters})")
     parser.add_argument("--json", action="store_true", help="print one JSON object to stdout instead of a summary")
+    add_file_options(parser)
     add_knob_options(parser, experiment_class)
     add_solver_options(parser, experiment_class)
     add_export_option(parser)
@@ -55,6 +56,7 @@ def _train_classifier(args: argparse.Namespace) -> int:
     experiment = _experiment(ClassifierExperiment, args)
     try:
         report = run_training(experiment, args.iters)
+        save_run(experiment, args)
         report["exported"] = export_page(experiment, "classifier", args.export)
         snapshot = experiment.trainer.mailbox.latest()
     finally:
@@ -88,6 +90,7 @@ def _figure3(args: argparse.Namespace) -> int:
     experiment = _experiment(Figure3Experiment, args)
     try:
         report = run_training(experiment, args.iters)
+        save_run(experiment, args)
         experiment.trainer.wait_idle(600)  # the sweep of the final weights runs once training stops
         measured = experiment.measurements.latest()
         _, columns = experiment.trainer.history.since(0)

@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .common import (RunFailed, UsageError, add_export_option, add_knob_options, add_solver_options,
-    experiment_from_args, export_folder, export_page, finish, finite_float, param_values, run_training, writable_file)
+from .common import (UsageError, add_export_option, add_file_options, add_knob_options, add_solver_options,
+    experiment_from_args, export_folder, export_page, finish, finite_float, param_values, run_training, save_run)
 
 
 def add_parsers(commands, experiments) -> None:
@@ -24,9 +24,8 @@ def add_parsers(commands, experiments) -> None:
                         help=f"a density ({', '.join(DENSITY_TARGETS)}) or a .npy/.csv file of N×2 points")
     parser.add_argument("--iters", type=int, default=500, help="training iterations (default: 500)")
     parser.add_argument("--max-seconds", type=finite_float, default=None, help="stop training after this many seconds")
-    parser.add_argument("--save", type=Path, default=None, metavar="PATH",
-                        help="save the trained CNF here (load it with odeviz.load(PATH))")
     parser.add_argument("--json", action="store_true", help="print one JSON object to stdout instead of a summary")
+    add_file_options(parser)  # odeviz.load(PATH) reads the CNF of a saved run too
     add_knob_options(parser, CNFExperiment, decay_iterations={
         "metavar": "ITERS", "help": "iterations over which the learning rate falls along a cosine (default: --iters; 0: constant)"})
     add_solver_options(parser, CNFExperiment)
@@ -57,8 +56,6 @@ def _train_cnf(args: argparse.Namespace) -> int:
         raise UsageError(f"--iters must be at least 1, not {args.iters}")
     if args.max_seconds is not None and args.max_seconds <= 0:
         raise UsageError(f"--max-seconds must be positive, not {args.max_seconds:g}")
-    if args.save is not None:
-        writable_file("--save", args.save)
     folder = export_folder(args.export)
     configure_torch()
     schedule = {} if args.decay_iterations is not None else {"decay_iterations": args.iters}
@@ -69,11 +66,7 @@ def _train_cnf(args: argparse.Namespace) -> int:
         report = run_training(experiment, args.iters, args.max_seconds)
         held_out = experiment.held_out_nll()
         last_rate = experiment.optimizer.param_groups[0]["lr"]
-        if args.save is not None:
-            try:
-                experiment.save(args.save)
-            except (OSError, RuntimeError) as error:  # e.g. the disk filled up during training
-                raise RunFailed(f"trained, but could not save the model to {str(args.save)!r}: {error}") from None
+        save_run(experiment, args)
         exported = export_page(experiment, "cnf", folder)
     finally:
         experiment.close()

@@ -189,13 +189,48 @@ def knob_values(experiment_class, args: argparse.Namespace) -> dict:
             if getattr(args, knob.param, None) is not None}
 
 
+def add_file_options(parser: argparse.ArgumentParser) -> None:
+    """--save and --load: a run on disk, the same file a page saves and opens."""
+    parser.add_argument("--save", type=Path, default=None, metavar="PATH",
+                        help="save the trained run here (settings, weights, history): open it in the page, or go on with --load")
+    parser.add_argument("--load", type=Path, default=None, metavar="PATH",
+                        help="go on from a run saved by --save or by a page (the options given here change its settings)")
+
+
 def experiment_from_args(experiment_class, args: argparse.Namespace, **params):
-    """The experiment with the knobs given on the command line (and ``params``); a value its params
-    refuse is a :class:`UsageError` naming the option, in the param's own words."""
+    """The experiment with the knobs given on the command line (and ``params``), going on from the
+    run of ``--load`` if given; a value its params refuse is a :class:`UsageError` naming the option,
+    in the param's own words, and so is a file that does not fit."""
+    from ..experiments.knobs import knobs
+    from ..experiments.saved import SavedStateError, check_state, read_state
+
+    given = knob_values(experiment_class, args)
+    load = getattr(args, "load", None)
+    if getattr(args, "save", None) is not None:
+        writable_file("--save", args.save)
+    state = None
     try:
-        return experiment_class(**knob_values(experiment_class, args), **params)
+        if load is not None:
+            state = read_state(load)
+            check_state(state, experiment_class, what=repr(str(load)))
+        return experiment_class(**given, **params, **({"state": state} if state else {}))
+    except SavedStateError as error:
+        changed = [f"--{public.replace('_', '-')} {given[name]} (saved: {state['settings'][name]})"
+                   for name, public in ((k.param, k.public) for k in knobs(experiment_class))
+                   if state and name in given and given[name] != state["settings"].get(name)]
+        raise UsageError(f"--load: {error}" + (f"; given here: {', '.join(changed)}" if changed else "")) from None
     except ValueError as error:  # out of bounds, or e.g. an MNIST directory that cannot be read
         raise UsageError(param_error(error, experiment_class)) from None
+
+
+def save_run(experiment, args: argparse.Namespace) -> None:
+    """Write the run to ``--save`` if given (RunFailed if the disk says no)."""
+    if getattr(args, "save", None) is None:
+        return
+    try:
+        experiment.save(args.save)
+    except (OSError, RuntimeError) as error:  # e.g. the disk filled up during training
+        raise RunFailed(f"trained, but could not save the model to {str(args.save)!r}: {error}") from None
 
 
 def param_error(error: ValueError, experiment_class) -> str:

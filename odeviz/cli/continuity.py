@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 import math
 
-from .common import (UsageError, add_export_option, add_knob_options, add_solver_options, experiment_from_args,
-    export_folder, export_page, finish, param_values, run_training)
+from .common import (UsageError, add_export_option, add_file_options, add_knob_options, add_solver_options,
+    experiment_from_args, export_folder, export_page, finish, param_values, run_training, save_run)
 
 
 def add_parsers(commands, experiments) -> None:
@@ -18,6 +18,7 @@ def add_parsers(commands, experiments) -> None:
     )
     parser.add_argument("--iters", type=int, default=300, help="training iterations (default: 300)")
     parser.add_argument("--json", action="store_true", help="print one JSON object to stdout instead of a summary")
+    add_file_options(parser)
     add_knob_options(parser, ContinuityExperiment)
     add_solver_options(parser, ContinuityExperiment)
     add_export_option(parser)
@@ -37,6 +38,7 @@ def _train_continuity(args: argparse.Namespace) -> int:
         # Nobody looks at intermediate pictures here: draw only the final one.
         experiment.trainer.snapshot_interval = math.inf
         report = run_training(experiment, args.iters)
+        save_run(experiment, args)
         report["exported"] = export_page(experiment, "continuity", folder)
     finally:
         experiment.close()

@@ -6,8 +6,8 @@ import math
 
 import numpy as np
 
-from .common import (add_export_option, add_knob_options, add_solver_options, experiment_from_args, export_folder,
-    export_page, finish, param_values, run_training)
+from .common import (add_export_option, add_file_options, add_knob_options, add_solver_options, experiment_from_args,
+    export_folder, export_page, finish, param_values, run_training, save_run)
 
 
 def _add_options(parser) -> None:
@@ -15,6 +15,7 @@ def _add_options(parser) -> None:
     from ..experiments import Table1Experiment
 
     parser.add_argument("--json", action="store_true", help="print one JSON object to stdout instead of a table")
+    add_file_options(parser)
     add_knob_options(parser, Table1Experiment, mnist_dir={
         "metavar": "DIR", "help": f"train and test on MNIST IDX files in DIR (default: ${MNIST_DIR_VARIABLE}, "
                                   "else scikit-learn's bundled 8×8 digits)"})
@@ -55,6 +56,7 @@ def _train(args: argparse.Namespace) -> int:
     try:
         experiment.trainer.snapshot_interval = math.inf  # only the final picture is read
         report = run_training(experiment, experiment.total_iterations())
+        save_run(experiment, args)
         experiment.trainer.refresh()
         experiment.trainer.wait_idle()
         snapshot = experiment.trainer.mailbox.latest()

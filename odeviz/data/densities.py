@@ -14,6 +14,7 @@ was wrong in words a user can act on.
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import numpy as np
@@ -122,6 +123,13 @@ class PointSource:
 
     def _jitter(self, points: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         return points + DRAWN_BANDWIDTH * rng.standard_normal(points.shape) if self.target == "drawn" else points
+
+    def sampler_state(self) -> str:
+        """Where the batches have got to (JSON: the generator's 128-bit numbers, as text)."""
+        return json.dumps(self._rng.bit_generator.state)
+
+    def set_sampler_state(self, state: str) -> None:
+        self._rng.bit_generator.state = json.loads(state)
 
     def batch(self, n: int) -> np.ndarray:
         return self._jitter(self._pool[self._rng.integers(len(self._pool), size=n)], self._rng)

@@ -7,8 +7,11 @@ show (``snapshot``) and which params start training over (``restart_on``). No Pa
 """
 from __future__ import annotations
 
+import contextlib
 import math
+from concurrent.futures import Future
 from dataclasses import replace
+from pathlib import Path
 
 import param
 import torch
@@ -19,6 +22,7 @@ from ..numerics.config import DEFAULT_MAX_NFE, SolverConfig
 from ..numerics.methods import ADAPTIVE_METHODS, METHODS
 from ..numerics.solve import CancelToken, SolveStats, solver_errors
 from .checkpoints import RESTORE_FACTOR, CheckpointRing, LossWatch
+from .saved import FORMAT, SavedStateError, check_state, plain, read_state, settings_of, write_state
 from .trainer import Trainer, TrainingDiverged
 
 
@@ -77,12 +81,16 @@ class Experiment(param.Parameterized):
     # The scalar a progress bar shows: the model's own loss, without penalties or models trained beside it.
     model_loss = "loss"
 
-    def __init__(self, *, build_later: bool = False, **params) -> None:
+    def __init__(self, *, build_later: bool = False, state: dict | None = None, **params) -> None:
+        # ``state``: go on from a saved run (``params`` override its settings; see load_state).
+        if state is not None:
+            params = {**check_state(state, type(self)), **params}
+        self._restoring = False  # settings are being taken from a saved run: they start nothing over
         super().__init__(**params)
         self.device = default_device()
         self.trainer = Trainer(self, name=f"odeviz-{type(self).__name__}", snapshot_interval=self.snapshot_interval,
                                snapshot_share=self.snapshot_share)
-        self.param.watch(self._restart, list(self.restart_on))
+        self.param.watch(lambda *events: self._restoring or self._restart(*events), list(self.restart_on))
         self.loss_watch = LossWatch()
         self.checkpoints = CheckpointRing()
         self.weights_version = 0  # grows whenever the weights change, so derived results can be cached
@@ -90,13 +98,14 @@ class Experiment(param.Parameterized):
         self.optimizer: torch.optim.Optimizer
         if self.loss_params:
             self.param.watch(lambda _: self.trainer.submit(self.loss_watch.clear), list(self.loss_params))
+        build = self.rebuild if state is None else lambda: self._apply_state(state)
         if build_later:
             # A page's experiment: the request that makes the page must not wait for data, models
             # and the first picture. The training thread builds them; the page shows them when its
             # first snapshot comes. (Headless code builds at once, so it may use ``model`` straight away.)
-            self.trainer.submit(self.rebuild)
+            self.trainer.submit(build)
         else:
-            self.rebuild()
+            build()
             self.trainer.refresh()
 
     # ---- convenience controls -------------------------------------------------------------
@@ -179,6 +188,82 @@ class Experiment(param.Parameterized):
         """The models were rebuilt (or the one trained changed): old weights and losses no longer apply."""
         self.checkpoints.clear()
         self.loss_watch.clear()
+
+    # ---- saving and loading: one mechanism for every experiment ---------------------------
+    def state_dict(self, with_optimizer: bool = True) -> dict:
+        """Where this experiment is, to go on from later: its kind, every setting, the weights and
+        optimiser state (unless not wanted: a shipped model is a third the size without), the iteration and the
+        history. Call it while nothing trains (or use :meth:`save`)."""
+        return {
+            "format": FORMAT, "experiment": type(self).__name__, "settings": settings_of(self),
+            "weights": self._weights_state(with_optimizer), "extra": plain(self._extra_state()), "iteration": self.trainer.iteration,
+            "history": plain(self.trainer.history.rows()),
+        }
+
+    def saved_state(self, timeout: float = 60.0) -> dict:
+        """:meth:`state_dict`, taken on the training thread between iterations (training may go on)."""
+        return self.trainer.call(self.state_dict).result(timeout)
+
+    def save(self, path) -> Path:
+        return write_state(self.saved_state(), path)
+
+    def load(self, source, timeout: float = 60.0) -> None:
+        """Go on from a file saved by :meth:`save` (a path, or the bytes of an uploaded file)."""
+        self.load_state(read_state(source)).result(timeout)
+
+    def load_state(self, state: dict, what: str = "the file") -> Future:
+        """Take back a saved run: its settings at once (a file that does not fit is refused here with
+        :class:`SavedStateError`, and nothing changes), its weights and history on the training thread;
+        the Future fails with SavedStateError if its weights do not fit, and the run before it stays."""
+        settings = check_state(state, type(self), what)
+        self.pause()
+        previous = {name: getattr(self, name) for name in settings}
+        with self._taking_settings():
+            self.param.update(settings)
+        return self.trainer.call(lambda: self._apply_state(state, previous, what))
+
+    @contextlib.contextmanager
+    def _taking_settings(self):
+        self._restoring = True
+        try:
+            yield
+        finally:
+            self._restoring = False
+
+    def _apply_state(self, state: dict, previous: dict | None = None, what: str = "the file") -> None:
+        kept = dict(vars(self))  # what _build replaces: put back if the weights do not fit
+        try:
+            self.rebuild()
+            self._load_weights_state(state["weights"])
+            self._load_extra_state(state.get("extra", {}))
+        except (KeyError, TypeError, ValueError, RuntimeError, IndexError):
+            if previous is None:
+                raise SavedStateError(f"{what} holds weights that do not fit the model its settings describe") from None
+            vars(self).update(kept)
+            self.weights_version += 1
+            with self._taking_settings():
+                self.param.update(previous)
+            raise SavedStateError(f"{what} holds weights that do not fit the model its settings describe; "
+                                  "the model you had is kept") from None
+        self.forget_checkpoints()
+        self.weights_version += 1
+        self.trainer.restore_progress(state.get("iteration", 0), state.get("history", []))
+
+    def _weights_state(self, with_optimizer: bool) -> dict:
+        """What is trained, as state dicts (subclasses with more than one optimiser override both)."""
+        return {"model": self.model.state_dict(), **({"optimizer": self.optimizer.state_dict()} if with_optimizer else {})}
+
+    def _load_weights_state(self, weights: dict) -> None:
+        self.model.load_state_dict(weights["model"])
+        if "optimizer" in weights:  # else Adam starts afresh from these weights
+            self.optimizer.load_state_dict(weights["optimizer"])
+
+    def _extra_state(self) -> dict:
+        """What else training goes on from (the state of a batch sampler): plain values and tensors."""
+        return {}
+
+    def _load_extra_state(self, extra: dict) -> None:
+        pass
 
     # ---- for subclasses -------------------------------------------------------------------
     def _build(self) -> None:

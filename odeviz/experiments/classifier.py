@@ -141,6 +141,13 @@ class ClassifierExperiment(Experiment):
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.learning_rate)
         self._batches = torch.Generator().manual_seed(self.seed)
 
+    def _extra_state(self) -> dict:
+        return {"batches": self._batches.get_state(), "probes": [list(point) for point in self._probes]}
+
+    def _load_extra_state(self, extra: dict) -> None:
+        self._batches.set_state(extra["batches"])
+        self._probes = [tuple(point) for point in extra["probes"]]
+
     # ---- probes: points the user drops into the input space -------------------------------
     def add_probe(self, x: float, y: float) -> None:
         """Follow the input (x, y) through the flow in every snapshot (the oldest goes past MAX_PROBES)."""

@@ -24,7 +24,7 @@ from torch import nn
 
 from ..data.densities import DENSITY_TARGETS, PointSource, check_points, read_points
 from ..models.flows import CNF, PlanarFlow
-from ..models.saving import TrainedFlow, save_cnf
+from ..models.saving import TrainedFlow
 from ..numerics.config import SolverConfig
 from ..numerics.solve import CancelToken
 from .base import Experiment, Real, cosine_decay
@@ -184,6 +184,13 @@ class CNFExperiment(Experiment):
         self._record_capacity(scalars)  # only losses that were kept: a blow-up is rolled back, not charted
         return scalars
 
+    def _extra_state(self) -> dict:
+        return {"batches": self.source.sampler_state(), "capacity": self._capacity}
+
+    def _load_extra_state(self, extra: dict) -> None:
+        self.source.set_sampler_state(extra["batches"])
+        self._capacity = extra["capacity"]
+
     def _learning_rate(self) -> float:
         """A large step first (it carries the flow past the plateau where it has learnt only part of the
         density), then a cosine decay to LR_FLOOR of it, which settles the NLL: over decay_iterations, or
@@ -226,7 +233,7 @@ class CNFExperiment(Experiment):
         solver = super().display_solver()
         return solver if solver.steps is None else replace(solver, method="dopri5", steps=None)
 
-    # ---- evaluation, saving -------------------------------------------------------------------
+    # ---- evaluation (saving is every experiment's: Experiment.save, read by odeviz.load too) ----
     def trained_flow(self) -> TrainedFlow:
         """The CNF as it is now, for evaluation from Python (float64, exact trace, tight tolerance)."""
         return TrainedFlow(self.model["cnf"], {"target": self._target, "source": self.source_name})
@@ -241,10 +248,6 @@ class CNFExperiment(Experiment):
             for k, flow in zip(PLANAR_BANK, self.model["planar"]):
                 result[f"planar_{k}"] = float(-flow.log_prob(x).mean())
         return result
-
-    def save(self, path, **metadata) -> Path:
-        return save_cnf(self.model["cnf"], path, target=self._target, source=self.source_name,
-                        iterations=self.trainer.iteration, **metadata)
 
     # ---- display ------------------------------------------------------------------------------
     @staticmethod

@@ -128,7 +128,7 @@ class ExperimentHost:
         if self.wants_training and self.slots.position(self) is None and not trainer.training:
             self.wants_training = False  # it stopped by itself: failed, or done
             self.slots.release(self)
-        history_generation, rows = trainer.history.rows(rows_seen if generation == trainer.history.generation else 0)
+        history_generation, rows = trainer.history.rows_since(rows_seen if generation == trainer.history.generation else 0)
         return dict(
             snapshot=trainer.mailbox.newer_than(version),
             generation=history_generation,

@@ -7,6 +7,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import param
+
 from .base import Experiment
 from .classifier import ClassifierExperiment
 from .cnf import CNFExperiment
@@ -72,3 +74,69 @@ def refusal(error: Exception) -> tuple[str | None, str]:
     name = quoted or bare
     rest = re.sub(r"<class '(\w+)'>", lambda m: _TYPE_NAMES.get(m.group(1), f"a {m.group(1)}"), rest)
     return name, rest
+
+
+# ---- knobs as text: a page's URL (``?target=reflection&depth=2&lr=0.003``) -----------------------
+# A link must not make the server read a path of its choosing: paths are typed in the page only.
+NOT_IN_LINKS = ("mnist_dir",)
+TRUE_WORDS, FALSE_WORDS = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+
+
+def link_knobs(experiment) -> list[Knob]:
+    """The knobs a link may carry."""
+    return [knob for knob in knobs(experiment) if knob.param not in NOT_IN_LINKS]
+
+
+def knob_text(value) -> str:
+    """A knob's value as a link writes it (floats exactly: repr round-trips)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def parse_knob(experiment_class, knob: Knob, text: str):
+    """The value ``text`` stands for, checked against the param's bounds and choices; else a
+    ValueError that :func:`refusal` reads ("depth", "must be a whole number, not 'two'")."""
+    p = experiment_class.param[knob.param]
+    if isinstance(p, param.Boolean):
+        if text.lower() not in TRUE_WORDS + FALSE_WORDS:
+            raise ValueError(f"{knob.param} must be true or false, not {text!r}")
+        value = text.lower() in TRUE_WORDS
+    elif isinstance(p, param.Selector):
+        value = next((choice for choice in p.objects if str(choice) == text), None)
+        if value is None:
+            raise ValueError(f"{knob.param} must be one of {', '.join(map(str, p.objects))}, not {text!r}")
+    elif isinstance(p, param.Integer):
+        try:
+            value = int(text)
+        except ValueError:
+            raise ValueError(f"{knob.param} must be a whole number, not {text!r}") from None
+    elif isinstance(p, param.Number):
+        try:
+            value = float(text)
+        except ValueError:
+            raise ValueError(f"{knob.param} must be a number, not {text!r}") from None
+    else:
+        value = text
+    p._validate(value)  # bounds, NaN: param's words, which refusal() turns into the knob's
+    return value
+
+
+def query_settings(experiment_class, query: dict[str, str]) -> tuple[dict, list[tuple[str, Exception]]]:
+    """A link's query as params, and (public name, error) for each value that cannot be used.
+    Keys that are not knobs are left to the caller (e.g. ``trained``)."""
+    settings, refused = {}, []
+    for knob in link_knobs(experiment_class):
+        if knob.public in query:
+            try:
+                settings[knob.param] = parse_knob(experiment_class, knob, query[knob.public])
+            except (ValueError, TypeError) as error:
+                refused.append((knob.param, error))
+    return settings, refused
+
+
+def link_query(experiment) -> dict[str, str]:
+    """The knobs of ``experiment`` that differ from their defaults, by public name, as text."""
+    cls = type(experiment)
+    return {knob.public: knob_text(getattr(experiment, knob.param)) for knob in link_knobs(experiment)
+            if getattr(experiment, knob.param) != cls.param[knob.param].default}

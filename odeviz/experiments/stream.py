@@ -58,6 +58,12 @@ class History:
     def __len__(self) -> int:
         return len(self._rows)
 
+    def replace(self, rows: list[dict[str, float]]) -> None:
+        """Start a new generation holding ``rows`` (a saved run's history, taken back)."""
+        self.clear()
+        for row in rows:
+            self.append(row)
+
     def since(self, start: int) -> tuple[int, dict[str, np.ndarray]]:
         """(generation, columns of the rows from index ``start`` on)."""
         with self._lock:
@@ -65,7 +71,11 @@ class History:
         columns = {key: np.array([row.get(key, np.nan) for row in rows], dtype=float) for key in (rows[0] if rows else {})}
         return generation, columns
 
-    def rows(self, start: int) -> tuple[int, list[dict[str, float]]]:
+    def rows(self) -> list[dict[str, float]]:
+        """Every row, as dicts (what a saved run keeps)."""
+        return self.rows_since(0)[1]
+
+    def rows_since(self, start: int) -> tuple[int, list[dict[str, float]]]:
         """(generation, the rows from index ``start`` on), as rows: what a mirror appends."""
         with self._lock:
             return self.generation, [dict(row) for row in self._rows[start:]]

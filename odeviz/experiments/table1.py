@@ -27,6 +27,7 @@ from ..numerics.config import SolverConfig
 from ..numerics.solve import CancelToken, solve
 from ..models.table1 import MLP, ODENet, ConvResNet, parameter_count
 from .base import Experiment, Real
+from .saved import plain
 from .trainer import TrainingComplete
 
 MODELS = ("mlp", "resnet", "rknet", "odenet")
@@ -345,6 +346,28 @@ class Table1Experiment(Experiment):
             logits, _ = self._forward(key, model, images, token)
             wrong += int((logits.argmax(1) != self.test_labels[start: start + EVALUATION_BATCH]).sum())
         return 100.0 * wrong / len(self.test_labels)
+
+    # ---- saving: every model's weights, optimiser and progress through its epochs --------------
+    PROGRESS = ("epochs_done", "batch", "steps", "test_errors", "train_losses", "seconds_per_epoch", "nfe_forward",
+                "nfe_backward", "epoch_seconds", "epoch_nfe", "_losses", "evaluation_pending")
+
+    def _weights_state(self, with_optimizer: bool) -> dict:
+        return {key: {"model": run.model.state_dict(),
+                      **({"optimizer": run.optimizer.state_dict()} if with_optimizer else {}),
+                      "order": run.order, **plain({name: getattr(run, name) for name in self.PROGRESS})}
+                for key, run in self.runs.items()}
+
+    def _load_weights_state(self, weights: dict) -> None:
+        for key, run in self.runs.items():
+            saved = weights[key]
+            run.model.load_state_dict(saved["model"])
+            if "optimizer" in saved:
+                run.optimizer.load_state_dict(saved["optimizer"])
+            run.order = saved["order"]
+            for name in self.PROGRESS:
+                setattr(run, name, saved[name])
+            run.activation_bytes = self._activation_bytes(key, run.model)
+        self._hidden_cache = None
 
     # ---- display ----------------------------------------------------------------------------------
     def _row(self, key: str) -> ModelRow:

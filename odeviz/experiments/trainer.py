@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from collections import deque
+from concurrent.futures import Future
 from enum import Enum
 from typing import Any, Callable, Protocol
 
@@ -175,6 +176,26 @@ class Trainer:
         with self._cond:
             self._commands.append(command)
             self._wake()
+
+    def call(self, function: Callable[[], Any]) -> Future:
+        """Run ``function`` on the training thread between iterations; its result (or error) in the Future."""
+        future: Future = Future()
+
+        def run() -> None:
+            try:
+                future.set_result(function())
+            except Exception as error:  # handed to whoever waits on the future
+                future.set_exception(error)
+
+        self.submit(run)
+        return future
+
+    def restore_progress(self, iteration: int, rows: list[dict]) -> None:
+        """Go on from a saved run: its iteration count and history (on the training thread)."""
+        self.iteration = int(iteration)
+        self.history.replace(rows)
+        self.state = TrainerState.PAUSED if self.iteration else TrainerState.IDLE
+        self._clear_message()
 
     def refresh(self) -> None:
         """Publish a fresh snapshot soon (e.g. after a tolerance change on a paused model): while an

@@ -14,6 +14,8 @@ import torch
 from .flows import CNF
 
 FORMAT = "odeviz-cnf-1"
+# A whole experiment's saved run (odeviz.experiments.saved): a CNF page's or ``odeviz train cnf --save``.
+EXPERIMENT_FORMAT = "odeviz-experiment-1"
 # Evaluation of a loaded model: float64 and a tight tolerance, so log_prob is the model's, not the solver's.
 EVALUATION = dict(method="dopri5", rtol=1e-7, atol=1e-9)
 
@@ -71,13 +73,26 @@ def load(path) -> TrainedFlow:
         saved = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # a truncated or foreign file: say so instead of unpickling errors
         raise ValueError(f"{str(path)!r} is not a model saved by odeviz ({error})") from None
-    if not isinstance(saved, dict) or saved.get("format") != FORMAT:
+    if not isinstance(saved, dict) or saved.get("format") not in (FORMAT, EXPERIMENT_FORMAT):
         raise ValueError(f"{str(path)!r} is not a model saved by odeviz")
+    if saved["format"] == EXPERIMENT_FORMAT and saved.get("experiment") != "CNFExperiment":
+        raise ValueError(f"{str(path)!r} holds no density model (odeviz.load reads CNFs; open it in its page)")
     try:
-        model = CNF(**saved["config"])
-        model.load_state_dict(saved["state_dict"])
+        config, weights, metadata = _cnf_of_experiment(saved) if saved["format"] == EXPERIMENT_FORMAT else (
+            saved["config"], saved["state_dict"], saved.get("metadata"))
+        model = CNF(**config)
+        model.load_state_dict(weights)
     except (KeyError, TypeError, ValueError) as error:  # saved by another version, or edited
         raise ValueError(f"{str(path)!r} describes a model this version of odeviz does not know ({error})") from None
     except RuntimeError:
         raise ValueError(f"{str(path)!r} holds weights that do not fit the model it describes") from None
-    return TrainedFlow(model, saved.get("metadata"))
+    return TrainedFlow(model, metadata)
+
+
+def _cnf_of_experiment(saved: dict) -> tuple[dict, dict, dict]:
+    """The CNF of a CNF experiment's saved run: its configuration, weights and metadata."""
+    settings = saved["settings"]
+    config = {"dim": 2, "width": settings["width"], "depth": settings["depth"], "divergence": settings["trace"]}
+    weights = {key.removeprefix("cnf."): value for key, value in saved["weights"]["model"].items() if key.startswith("cnf.")}
+    metadata = {"target": settings.get("target"), "source": settings.get("source_name"), "iterations": saved.get("iteration")}
+    return config, weights, metadata

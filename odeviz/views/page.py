@@ -17,10 +17,12 @@ from ..experiments import placement
 from ..experiments import Experiment
 from ..experiments.proxy import ExperimentProxy
 from . import layout
+from ..experiments.knobs import link_query
 from .controls import TrainingControls, log_slider
 from .figures import present
 from .live import FOLLOWING, ShareLive, follow_id, followed_experiment
 from .export import ExportTools
+from .sharing import Link, ModelFiles, copy_link_button, follow_in_url, page_url
 from .streaming import SessionStream
 
 SIDEBAR_WIDTH = 300
@@ -64,8 +66,10 @@ class ExperimentPage(pn.viewable.Viewer):
     presenting = param.Boolean(default=False, doc="presenter mode: no sidebar or intro, larger type and lines")
 
     def __init__(self, **params) -> None:
+        opened_with = Link.of_session(self.experiment_class)
+        self.trained = False  # on a shipped trained model: its link says so
         if params.get("experiment") is None:
-            params["experiment"] = followed_experiment(follow_id()) or self.make_experiment()
+            params["experiment"] = followed_experiment(follow_id()) or self._experiment_from_link(opened_with)
         shown = params["experiment"]
         if not issubclass(getattr(shown, "experiment_class", type(shown)), self.experiment_class):
             raise TypeError(f"{type(self).__name__} shows a {self.experiment_class.__name__}, "
@@ -86,6 +90,9 @@ class ExperimentPage(pn.viewable.Viewer):
         self._build_frame()
         self._sidebar.append(ExportTools(self))  # last: it exports the figures of the layout just made
         self.controls.update()
+        if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
+            pn.state.onload(lambda: self._once_shown(opened_with))
+        self._update_url = follow_in_url(self.experiment, self.link)
 
     # ---- the frame: header, sidebar, grid of plots, presenter mode, keyboard ------------------
     def _build_frame(self) -> None:
@@ -99,7 +106,7 @@ class ExperimentPage(pn.viewable.Viewer):
                        layout.theme_link(), self.keys, sizing_mode="stretch_width", height=44)
         header = pn.Column(title, self._intro, layout.reserve_status(self.controls.status_line),
                            sizing_mode="stretch_width")
-        self._sidebar = pn.Column(pn.pane.Markdown("### Training"), self.controls, *self.settings(),
+        self._sidebar = pn.Column(pn.pane.Markdown("### Training"), self.controls, *self._sharing_widgets(), *self.settings(),
                                   *([self.share] if self.share else []), width=SIDEBAR_WIDTH,
                                   stylesheets=[layout.SIDEBAR_CSS], margin=(5, 10))
         if self.following:  # a read-only view: the knobs show the leader's values, and take none
@@ -124,10 +131,11 @@ class ExperimentPage(pn.viewable.Viewer):
          "reset": self.controls.reset_button}[action].clicks += 1
 
     # ---- what a page may override --------------------------------------------------------------
-    def make_experiment(self) -> Experiment | ExperimentProxy:
-        """The experiment shown when none is given: made at once, its models built where it trains
-        (its own thread here, or a Dask worker when ``odeviz serve --workers`` runs)."""
-        return placement.make_experiment(self.experiment_class)
+    def make_experiment(self, **params) -> Experiment | ExperimentProxy:
+        """The experiment shown when none is given (with the link's knobs, or a saved ``state``): made
+        at once, its models built where it trains (its own thread here, or a Dask worker when
+        ``odeviz serve --workers`` runs)."""
+        return placement.make_experiment(self.experiment_class, **params)
 
     def make_figures(self):
         return self.figures_class()
@@ -170,6 +178,37 @@ class ExperimentPage(pn.viewable.Viewer):
 
     def describe_loss(self, last: dict) -> str:
         return f"loss {last['loss']:.2e}"
+
+    # ---- links and model files -------------------------------------------------------------------
+    @classmethod
+    def slug(cls) -> str:
+        from . import PAGES  # the table of pages imports every page
+
+        slugs = {page: slug for slug, page in PAGES.items()}
+        return next((slugs[base] for base in cls.__mro__ if base in slugs), cls.__name__.lower())
+
+    def link(self) -> str:
+        """The link to this page with its current knobs (and ``trained=1`` when it opened on a shipped model)."""
+        return page_url(self.slug(), link_query(self.experiment), trained=self.trained)
+
+    def _experiment_from_link(self, link: Link) -> Experiment:
+        state = link.state(self.experiment_class)
+        self.trained = state is not None
+        return self.make_experiment(**link.settings, **({"state": state} if state else {}))
+
+    def _sharing_widgets(self) -> list:
+        self.files = ModelFiles(self.experiment, self.slug(), on_loaded=self._on_model_loaded)
+        self.stream.on_poll(self.files.check)
+        return [*self.files.widgets(), copy_link_button()]
+
+    def _once_shown(self, opened_with: Link) -> None:
+        # Once the browser shows the page, its URL and notifications are live.
+        opened_with.report_refused(self.experiment)
+        self._update_url()
+
+    def _on_model_loaded(self) -> None:
+        self.trained = True
+        self._update_url()
 
     # ---- for scripts, tests and notebooks --------------------------------------------------------
     def ready(self, timeout: float = 120.0) -> ExperimentPage:

@@ -24,15 +24,16 @@ continuous time.
 """
 
 
-def _default_experiment() -> tuple[Table1Experiment, str]:
-    """MNIST when ODEVIZ_MNIST_DIR names a usable directory; otherwise the 8×8 digits and why."""
-    directory = mnist_dir_from_environment()
+def _default_experiment(**params) -> tuple[Table1Experiment, str]:
+    """MNIST when ODEVIZ_MNIST_DIR names a usable directory (and no saved run is taken back);
+    otherwise the 8×8 digits and why."""
+    directory = None if "state" in params else mnist_dir_from_environment()
     if directory:
         try:
-            return Table1Experiment(mnist_dir=directory, build_later=True), ""
+            return Table1Experiment(mnist_dir=directory, build_later=True, **params), ""
         except MnistError as error:
-            return Table1Experiment(build_later=True), f"{error}; using the bundled 8×8 digits instead"
-    return Table1Experiment(build_later=True), ""
+            return Table1Experiment(build_later=True, **params), f"{error}; using the bundled 8×8 digits instead"
+    return Table1Experiment(build_later=True, **params), ""
 
 
 NO_DATA_ROOT = "start odeviz serve --data-root DIR to offer MNIST"
@@ -59,8 +60,8 @@ class Table1Page(ExperimentPage):
     title = "Table 1: MLP, ResNet, RK-Net and ODE-Net on digits"
     intro = INTRO
 
-    def make_experiment(self) -> Table1Experiment:
-        experiment, self._problem = _default_experiment()
+    def make_experiment(self, **params) -> Table1Experiment:
+        experiment, self._problem = _default_experiment(**params)
         return experiment
 
     def setup(self) -> None:
