@@ -112,7 +112,7 @@ def served(seconds: float, render: bool = True) -> dict:
         page.goto(url)
         page.wait_for_selector("text=Iteration 0", timeout=120_000)
         page.evaluate(FRAME_COUNTER_JS)
-        page.get_by_role("button", name="Train").click()
+        page.get_by_role("button", name="Train", exact=True).click()
         page.wait_for_function("() => window.__first_frame !== null", timeout=30_000)
         first_frame = page.evaluate("() => (window.__first_frame - window.__clicked) / 1000")
         if not render:

@@ -108,11 +108,11 @@ def measure_page(browser, base: str, slug: str, presses: int) -> dict:
     page.evaluate(ACTION_CLOCK_JS)
     if source is not None:  # Train → the first redrawn picture
         before = page.evaluate(COLUMN_JS, [source, column])
-        page.get_by_role("button", name="Train").click()
+        page.get_by_role("button", name="Train", exact=True).click()
         page.wait_for_function(SOURCE_CHANGED_JS, arg=[source, column, before], polling="raf", timeout=60_000)
         result["click_train_to_first_picture_s"] = round(seconds_since_action(page), 3)
     else:
-        page.get_by_role("button", name="Train").click()
+        page.get_by_role("button", name="Train", exact=True).click()
     page.wait_for_timeout(3000)
     result["rtol_while_training"] = rtol_latency(page, presses)
     if slug == "cnf":

@@ -75,7 +75,7 @@ def served_iterations_per_second(seconds: float) -> tuple[float, float, float]:
         page.wait_for_selector("text=Iteration 0", timeout=120_000)
         page.evaluate(FRAME_COUNTER_JS)
         clicked = time.perf_counter()
-        page.get_by_role("button", name="Train").click()
+        page.get_by_role("button", name="Train", exact=True).click()
         page.wait_for_function("() => window.__frames > 0", timeout=30_000)
         first_frame = time.perf_counter() - clicked
         page.wait_for_timeout(1000)  # warm-up

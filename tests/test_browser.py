@@ -43,7 +43,7 @@ def test_train_pause_and_tolerance_in_the_browser(url, chromium):
     assert before and len(before) > 100
 
     clicked = time.monotonic()
-    page.get_by_role("button", name="Train").click()
+    page.get_by_role("button", name="Train", exact=True).click()
     page.wait_for_function(
         "([name, before]) => { const d = Bokeh.documents[0].get_model_by_name(name).data.h;"
         " return d.some((v, i) => Math.abs(v - before[i]) > 1e-6); }",
@@ -63,7 +63,7 @@ def test_train_pause_and_tolerance_in_the_browser(url, chromium):
         "() => Bokeh.documents[0].get_model_by_name('history').data.iteration.length >= 120", timeout=90_000
     )
     page.get_by_role("button", name="Pause").click()
-    page.wait_for_selector("button:has-text('Train')", timeout=5_000)
+    page.wait_for_selector("button:text-is('Train')", timeout=5_000)
     paused_at = number(status(), r"Iteration (\d+)")
     page.wait_for_timeout(800)
     assert number(status(), r"Iteration (\d+)") == paused_at, "paused training must not advance"
@@ -98,7 +98,7 @@ def test_bad_session_input_does_not_break_the_page(url, chromium):
     page.wait_for_selector("text=Iteration 0", timeout=90_000)
     page.get_by_role("button", name="Step").click()
     page.wait_for_selector("text=Iteration 1", timeout=10_000)
-    page.get_by_role("button", name="Train").click()
+    page.get_by_role("button", name="Train", exact=True).click()
     page.locator("select").first.select_option("reflection")  # target change restarts the models
     page.wait_for_function(  # the target curve is now g(x) = -x
         "() => { const d = Bokeh.documents[0].get_model_by_name('learned-target').data;"
@@ -145,7 +145,7 @@ def test_closing_the_tab_ends_the_sessions_training_thread(chromium):
         page = chromium.page
         page.goto(url)
         page.wait_for_selector("text=Iteration 0", timeout=90_000)
-        page.get_by_role("button", name="Train").click()
+        page.get_by_role("button", name="Train", exact=True).click()
         page.wait_for_selector("text=/Iteration [1-9]/", timeout=10_000)
         thread = pages[-1].experiment.trainer._thread  # the session this tab is connected to
         assert thread.is_alive()
@@ -167,7 +167,7 @@ def test_each_browser_session_trains_its_own_models(url, chromium):
     for page in (first, second):
         page.goto(url)
         page.wait_for_selector("text=Iteration 0", timeout=90_000)
-    first.get_by_role("button", name="Train").click()
+    first.get_by_role("button", name="Train", exact=True).click()
     first.wait_for_selector("text=/Iteration [1-9]\\d/", timeout=30_000)  # ten or more
     assert second.locator("text=Iteration 0").count() == 1
     second.get_by_role("button", name="Step").click()

@@ -48,7 +48,7 @@ def test_classifier_page_trains_probes_and_resolves(chromium):
         arrows, paths = column(page, "field-arrows", "x1"), column(page, "trajectories-0", "x")
         assert len(arrows) > 100 and len(paths) > 100
 
-        page.get_by_role("button", name="Train").click()
+        page.get_by_role("button", name="Train", exact=True).click()
         for name, key, before in (("trajectories-0", "x", paths), ("field-arrows", "x1", arrows)):
             page.wait_for_function(CHANGED_JS, arg=[name, key, before], timeout=20_000)
         page.wait_for_function("() => Bokeh.documents[0].get_model_by_name('history').data.iteration.length >= 15",
@@ -63,7 +63,7 @@ def test_classifier_page_trains_probes_and_resolves(chromium):
                                timeout=10_000)
 
         page.get_by_role("button", name="Pause").click()
-        page.wait_for_selector("button:has-text('Train')", timeout=5_000)
+        page.wait_for_selector("button:text-is('Train')", timeout=5_000)
         nfe_before = readout_nfe(page)
         tighten(page, "rtol", 10)  # 1e-3 → 1e-8
         tighten(page, "atol", 4)  # 1e-4 → 1e-6 (float32 training resolves not much tighter)
@@ -90,7 +90,7 @@ def test_figure3_page_measures_while_training(chromium):
         assert len(set(adjoint)) == 1 and direct[-1] > 50 * direct[0], "adjoint flat, backprop through the solver linear"
 
         sweep_before = column(page, "sweep", "error")
-        page.get_by_role("button", name="Train").click()
+        page.get_by_role("button", name="Train", exact=True).click()
         page.wait_for_function("() => Bokeh.documents[0].get_model_by_name('history').data.iteration.length >= 10",
                                timeout=60_000)
         page.get_by_role("button", name="Pause").click()

@@ -34,7 +34,7 @@ def test_train_scrub_draw_and_refuse_in_the_browser(chromium, tmp_path):
         assert samples_before and len(samples_before) == 1000 and density_before is not None
 
         # Train: the samples move and the log-density image is redrawn.
-        page.get_by_role("button", name="Train").click()
+        page.get_by_role("button", name="Train", exact=True).click()
         page.wait_for_function(
             "([name, before]) => Bokeh.documents[0].get_model_by_name(name).data.x.some((v, i) => Math.abs(v - before[i]) > 1e-3)",
             arg=["cnf-samples", samples_before], timeout=20_000,
@@ -46,7 +46,7 @@ def test_train_scrub_draw_and_refuse_in_the_browser(chromium, tmp_path):
         page.wait_for_function("() => Bokeh.documents[0].get_model_by_name('cnf-history').data.iteration.length >= 5",
                                timeout=30_000)
         page.get_by_role("button", name="Pause").click()
-        page.wait_for_selector("button:has-text('Train')", timeout=10_000)
+        page.wait_for_selector("button:text-is('Train')", timeout=10_000)
 
         # Scrub the time slider back: the transform shows an earlier frame, particles move towards the base.
         particles_at_end = column("cnf-transform-particles", "x")
@@ -85,7 +85,7 @@ def test_train_scrub_draw_and_refuse_in_the_browser(chromium, tmp_path):
         target_x = column("cnf-target", "x")
         assert min(target_x) >= min(drawn) - 1.0 and max(target_x) <= max(drawn) + 1.0  # the drawing, jitter aside
         samples_drawn = column("cnf-samples", "x")
-        page.get_by_role("button", name="Train").click()
+        page.get_by_role("button", name="Train", exact=True).click()
         page.wait_for_function(
             "([name, before]) => Bokeh.documents[0].get_model_by_name(name).data.x.some((v, i) => Math.abs(v - before[i]) > 1e-3)",
             arg=["cnf-samples", samples_drawn], timeout=20_000,

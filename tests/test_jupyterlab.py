@@ -39,7 +39,7 @@ def test_page_renders_and_trains_in_jupyterlab(jupyterlab, chromium):
         page.wait_for_selector("text=Iteration 0", timeout=120_000)  # the page is a live cell output
     finally:
         page.screenshot(path=str(REPO / "test-artifacts" / "jupyterlab.png"))
-    page.get_by_role("button", name="Train").first.click()
+    page.get_by_role("button", name="Train", exact=True).first.click()
     page.wait_for_selector("text=/Iteration [1-9]\\d*/", timeout=30_000)
     page.screenshot(path=str(REPO / "test-artifacts" / "jupyterlab.png"))
     assert stylesheets, "no stylesheet request recorded"

@@ -30,12 +30,12 @@ def test_latent_page_trains_and_a_tap_moves_the_prediction(chromium):
         extrapolation = column(page, "series-extrapolation", "x")
         assert len(extrapolation) > 50 and len(column(page, "series-observations", "x")) == 30
 
-        page.get_by_role("button", name="Train").click()
+        page.get_by_role("button", name="Train", exact=True).click()
         page.wait_for_function(CHANGED_JS, arg=["series-extrapolation", "x", extrapolation], timeout=60_000)
         page.wait_for_function("() => Bokeh.documents[0].get_model_by_name('history').data.iteration.length >= 5",
                                timeout=120_000)
         page.get_by_role("button", name="Pause").click()
-        page.wait_for_selector("button:has-text('Train')", timeout=10_000)
+        page.wait_for_selector("button:text-is('Train')", timeout=10_000)
         page.wait_for_timeout(1000)  # the picture on pausing
 
         # Tap off the curve, near its start: a new observation, and the prediction moves at once.

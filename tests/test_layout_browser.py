@@ -50,5 +50,5 @@ def test_page_fits_a_projector_and_stays_put_when_training(server, chromium, slu
     assert page.evaluate("document.documentElement.scrollHeight") == height
     page.screenshot(path=str(REPO / "assets" / f"{slug}.png"))
     page.keyboard.press(" ")  # Space again = Pause
-    page.wait_for_selector("button:has-text('Train')", timeout=30_000)
+    page.wait_for_selector("button:text-is('Train')", timeout=30_000)
     assert not chromium.errors, f"console errors {chromium.errors[:3]}, failed requests {failed[:5]}"

@@ -42,7 +42,7 @@ def test_training_fills_the_table_in_and_bad_input_is_refused(chromium, monkeypa
         mnist.press("Enter")
         page.wait_for_selector("text=/nonexistent.mnist does not exist/", timeout=10_000)
 
-        page.get_by_role("button", name="Train").click()
+        page.get_by_role("button", name="Train", exact=True).click()
         page.wait_for_function(  # the first row fills in while the others wait
             "() => { const d = Bokeh.documents[0].get_model_by_name('table1-rows').data;"
             " return d.test_error.length == 4 && d.test_error[0].endsWith('%') && d.status[3] === 'waiting'; }", timeout=60_000,
