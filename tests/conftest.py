@@ -60,5 +60,5 @@ def chromium():
 def pytest_collection_modifyitems(items):
     # Under pytest-xdist (`--dist loadgroup`), every browser test goes to the same worker, in turn.
     for item in items:
-        if item.get_closest_marker("browser"):
+        if item.get_closest_marker("browser") or "chromium" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.xdist_group("browser"))
