@@ -19,7 +19,7 @@ def odeviz(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
 
 def test_train_cnf_json_save_and_load(tmp_path):
     saved = tmp_path / "moons.pt"
-    result = odeviz("train", "cnf", "--data", "moons", "--iters", "8", "--save", str(saved), "--json")
+    result = odeviz("train", "cnf", "--data", "moons", "--iters", "8", "--compare-planar", "--save", str(saved), "--json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["experiment"] == "cnf" and report["iterations"] == 8
