@@ -27,6 +27,10 @@ def test_latent_page_trains_and_a_tap_moves_the_prediction(chromium):
     with served("apps/latent.py") as url:
         page.goto(url)
         page.wait_for_selector("text=Iteration 0", timeout=90_000)
+        page.wait_for_function(  # the page appears at once and fills in with the first picture
+            "([name]) => Bokeh.documents.some(d => { const s = d.get_model_by_name(name); return s && s.data.x.length; })",
+            arg=["series-extrapolation"], timeout=90_000,
+        )
         extrapolation = column(page, "series-extrapolation", "x")
         assert len(extrapolation) > 50 and len(column(page, "series-observations", "x")) == 30
 
