@@ -37,7 +37,9 @@ STATUS_CSS = f"""
 :host .bk-panel-models-markup-HTML, :host div {{ white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }}
 """
 SIDEBAR_CSS = """
-:host { background: var(--panel-surface-color, #f6f7f9); border-radius: 6px; }
+:host { background: var(--panel-surface-color, #f6f7f9); border-radius: 6px;
+        /* Its own scroll, the window's height: knobs and readouts that grow while training move nothing else. */
+        position: sticky; top: 5px; max-height: calc(100vh - 10px); overflow-y: auto; }
 """
 
 

@@ -74,7 +74,9 @@ class Table1Page(ExperimentPage):
 
     def plots(self) -> list:
         hidden = self.figures.hidden_figures
-        digit = pn.Column(pn.pane.Bokeh(hidden["digit"]), self.predictions, width=200)
+        # Its cell's height, whatever the predictions below the digit say: the grid must not grow on Train.
+        digit = pn.Column(pn.pane.Bokeh(hidden["digit"]), self.predictions, width=200, sizing_mode="stretch_height",
+                          styles={"overflow": "hidden"})
         # The two strips side by side, equal in size, on one colour scale: the same digit through
         # discrete blocks and through continuous time.
         strips = pn.Row(digit, plot(hidden["resnet"]), plot(hidden["ode"]), sizing_mode="stretch_both")
