@@ -25,6 +25,10 @@ def test_train_scrub_draw_and_refuse_in_the_browser(chromium, tmp_path):
     with served("apps/cnf.py") as url:
         page.goto(url)
         page.wait_for_selector("text=Iteration 0", timeout=90_000)
+        page.wait_for_function(  # the page appears at once and fills in with the first picture
+            "([name]) => Bokeh.documents.some(d => { const s = d.get_model_by_name(name); return s && s.data.x && s.data.x.length; })",
+            arg=["cnf-samples"], timeout=120_000,
+        )
 
         def column(name, key):
             return page.evaluate(SOURCE_COLUMN_JS, [name, key])
