@@ -16,13 +16,16 @@ ARGS ?=
 export VIRTUAL_ENV := $(CURDIR)/$(VENV)
 export PATH := $(VIRTUAL_ENV)/bin:$(PATH)
 
-.PHONY: serve test
+.PHONY: serve test test-setup
 
 serve: $(VENV)/.installed
 	odeviz serve $(ARGS)
 
-test: $(VENV)/.installed-test $(CHROMIUM)
-	python -m pytest $(ARGS)
+# The README's test command, after what it needs (CI runs these same two steps: .ci/run).
+test: test-setup
+	python -m pytest -v $(ARGS)
+
+test-setup: $(VENV)/.installed-test $(CHROMIUM)
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
