@@ -18,18 +18,15 @@ and the line.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
-import param
 import yaml
 
-from ..experiments.knobs import knobs, refusal
+from ..experiments.knobs import knobs, parse_knob, refusal
 
 DEFAULT_LESSON = Path(__file__).parent / "lessons" / "neural-odes.md"
-_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
 
 
 class LessonError(ValueError):
@@ -60,37 +57,6 @@ class Lesson:
     steps: tuple[Step, ...]
 
 
-def knob_value(parameter: param.Parameter, text: str):
-    """The value a link's text stands for, for ``parameter`` (ValueError in the knob's words)."""
-    if isinstance(parameter, param.Boolean):
-        if text.lower() not in _TRUE + _FALSE:
-            raise ValueError(f"must be true or false, not {text!r}")
-        value = text.lower() in _TRUE
-    elif isinstance(parameter, param.Selector):
-        value = next((option for option in parameter.objects if str(option) == text), None)
-        if value is None:
-            raise ValueError(f"must be one of {', '.join(map(str, parameter.objects))}, not {text!r}")
-    elif isinstance(parameter, param.Integer):
-        try:
-            value = int(text)
-        except ValueError:
-            raise ValueError(f"must be a whole number, not {text!r}") from None
-    elif isinstance(parameter, param.Number):
-        try:
-            value = float(text)
-        except ValueError:
-            raise ValueError(f"must be a number, not {text!r}") from None
-        if not math.isfinite(value):
-            raise ValueError(f"must be a finite number, not {text!r}")
-    else:
-        value = text
-    try:
-        parameter._validate(value)  # its bounds, in param's words
-    except ValueError as error:
-        raise ValueError(refusal(error)[1]) from None
-    return value
-
-
 def _read_link(text: str, name: str, line: int) -> tuple[str, dict, str]:
     from . import PAGES  # the page modules sit beside this one
 
@@ -99,17 +65,18 @@ def _read_link(text: str, name: str, line: int) -> tuple[str, dict, str]:
     if slug not in PAGES:
         raise LessonError(name, line, f"no page {slug!r} (the pages: {', '.join(PAGES)})")
     experiment_class = PAGES[slug].experiment_class
-    public = {knob.public: knob.param for knob in knobs(experiment_class)}
+    public = {knob.public: knob for knob in knobs(experiment_class)}
     settings: dict = {}
     for key, value in parse_qsl(parts.query, keep_blank_values=True, strict_parsing=False):
         if key not in public:
             raise LessonError(name, line, f"the {slug} page has no setting {key!r} (its settings: {', '.join(public)})")
-        if public[key] in settings:
+        knob = public[key]
+        if knob.param in settings:
             raise LessonError(name, line, f"{key!r} is set twice")
-        try:
-            settings[public[key]] = knob_value(experiment_class.param[public[key]], value)
-        except ValueError as error:
-            raise LessonError(name, line, f"{key} {error}") from None
+        try:  # read as a page reads its link
+            settings[knob.param] = parse_knob(experiment_class, knob, value)
+        except (ValueError, TypeError) as error:
+            raise LessonError(name, line, f"{key} {refusal(error)[1]}") from None
     return slug, settings, parts.query
 
 
