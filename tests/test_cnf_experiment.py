@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 import odeviz
-from odeviz.data.densities import MAX_FILE_BYTES, PointSource, parse_points, read_points
+from odeviz.data.densities import PointSource, parse_points, read_points
+from odeviz.data.files import MAX_FILE_BYTES
 from odeviz.experiments import CNFExperiment, CNFSnapshot
 from odeviz.experiments.cnf import DISPLAY_SHARE, FRACTIONS, GRID_IDLE, HEAVY_PERIOD, PLANAR_BANK
 

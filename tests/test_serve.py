@@ -22,7 +22,7 @@ from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.websocket import websocket_connect
 
 from odeviz.cli.guard import MAX_MESSAGE_BYTES, Gate
-from odeviz.data.densities import MAX_FILE_BYTES
+from odeviz.data.files import MAX_FILE_BYTES
 
 MAX_SESSIONS = 2
 PAGE = "/continuity"

@@ -6,7 +6,8 @@ import io
 import numpy as np
 import pytest
 
-from odeviz.data.spirals import MAX_FILE_BYTES, WINDOW, parse_series, read_series, spiral_templates, spirals
+from odeviz.data.files import MAX_FILE_BYTES
+from odeviz.data.spirals import WINDOW, parse_series, read_series, spiral_templates, spirals
 
 
 def test_spirals_are_irregular_windows_with_a_held_out_continuation():

@@ -20,7 +20,7 @@ from bokeh.util.token import generate_secret_key, get_session_id
 from tornado.routing import Matcher, Rule
 from tornado.web import RequestHandler
 
-from ..data.densities import MAX_FILE_BYTES
+from ..data.files import MAX_FILE_BYTES
 
 WILDCARD_ADDRESSES = ("0.0.0.0", "::", "")
 # A file goes up as base64 text in one websocket message: 4/3 of its size, plus the message around it.

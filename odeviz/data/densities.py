@@ -20,13 +20,13 @@ from pathlib import Path
 import numpy as np
 
 from .clouds import point_cloud
+from .files import check_size, read_user_file
 
 # The named 2-D densities (all generated in code), in the order a menu shows them.
 DENSITY_TARGETS = ("moons", "circles", "rings", "8gaussians", "pinwheel", "spirals", "checkerboard", "swissroll")
 TARGET_NOISE = {"moons": 0.05, "circles": 0.05, "rings": 0.04, "8gaussians": 0.1, "pinwheel": 0.3,
                 "spirals": 0.05, "checkerboard": 0.0, "swissroll": 0.3}
 MIN_POINTS = 10
-MAX_FILE_BYTES = 100 * 2**20  # 100 MB: far more than a 2-D point set needs, and what a server can hold
 DRAWN_BANDWIDTH = 0.15  # std of the jitter around drawn points, in the drawing's units
 HELD_OUT_FRACTION = 0.1
 CLOUD_POINTS, HELD_OUT_POINTS = 100_000, 5_000
@@ -57,8 +57,7 @@ def check_points(points, what: str = "the data") -> np.ndarray:
 def parse_points(content: bytes, filename: str) -> np.ndarray:
     """Points from the bytes of a ``.npy`` or ``.csv`` file (a header line in a CSV is skipped)."""
     what = f"file {Path(filename).name!r}"
-    if len(content) > MAX_FILE_BYTES:
-        raise ValueError(f"{what} is {len(content) / 2**20:.0f} MB; the limit is {MAX_FILE_BYTES // 2**20} MB")
+    check_size(len(content), what)
     if not content.strip():
         raise ValueError(f"{what} is empty: a density needs at least {MIN_POINTS} points")
     suffix = Path(filename).suffix.lower()
@@ -87,13 +86,7 @@ def parse_points(content: bytes, filename: str) -> np.ndarray:
 
 def read_points(path) -> np.ndarray:
     """Points from a ``.npy`` or ``.csv`` file on disk (its size is checked before it is read)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"data file {str(path)!r} does not exist")
-    size = path.stat().st_size
-    if size > MAX_FILE_BYTES:
-        raise ValueError(f"file {path.name!r} is {size / 2**20:.0f} MB; the limit is {MAX_FILE_BYTES // 2**20} MB")
-    return parse_points(path.read_bytes(), path.name)
+    return read_user_file(path, parse_points)
 
 
 class PointSource:

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .files import check_size, read_user_file
+
 DENSE_POINTS, STOP = 1000, 6 * np.pi  # the example's grid: 1000 times over [0, 6π]
 WINDOW = 100  # grid points in an observed window (and in its held-out continuation)
 SPIRAL_B, NOISE_STD = 0.3, 0.3
@@ -29,7 +31,6 @@ SPIRALS, TEST_SHARE = 1000, 0.2
 OBSERVATION_PRESETS = (30, 50, 100)  # the paper's Table 2 columns
 MIN_OBSERVATIONS, MAX_OBSERVATIONS = 10, WINDOW
 MIN_SERIES_POINTS = 4  # two observed, two held out
-MAX_FILE_BYTES = 100 * 2**20
 
 
 @dataclass(frozen=True)
@@ -181,8 +182,7 @@ def series_from_table(labels, t, x, what: str) -> SeriesSet:
 def parse_series(content: bytes, filename: str) -> SeriesSet:
     """Series from the bytes of a ``.csv`` or ``.npz`` file (see the module docstring)."""
     what = f"file {Path(filename).name!r}"
-    if len(content) > MAX_FILE_BYTES:
-        raise ValueError(f"{what} is {len(content) / 2**20:.0f} MB; the limit is {MAX_FILE_BYTES // 2**20} MB")
+    check_size(len(content), what)
     suffix = Path(filename).suffix.lower()
     if suffix == ".csv":
         rows = [line.split(",") for line in content.decode("utf-8", errors="replace").splitlines() if line.strip()]
@@ -229,10 +229,4 @@ def _numeric(values: list[str]) -> bool:
 
 def read_series(path) -> SeriesSet:
     """Series from a ``.csv`` or ``.npz`` file on disk (its size is checked before it is read)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"data file {str(path)!r} does not exist")
-    size = path.stat().st_size
-    if size > MAX_FILE_BYTES:
-        raise ValueError(f"file {path.name!r} is {size / 2**20:.0f} MB; the limit is {MAX_FILE_BYTES // 2**20} MB")
-    return parse_series(path.read_bytes(), path.name)
+    return read_user_file(path, parse_series)
