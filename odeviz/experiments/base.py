@@ -26,12 +26,12 @@ from .saved import FORMAT, SavedStateError, check_state, plain, read_state, sett
 from .trainer import Trainer, TrainingDiverged
 
 
-def cosine_decay(rate: float, iteration: int, iterations: int, floor: float) -> float:
-    """``rate`` falling along a half cosine to ``floor`` of it over ``iterations``, then staying there
-    (``iterations`` 0: constant): a large step first, a small one to settle."""
-    if not iterations:
+def cosine_decay(rate: float, progress: float | None, floor: float) -> float:
+    """``rate`` falling along a half cosine to ``floor`` of it as ``progress`` goes from 0 to 1, then
+    staying there (``progress`` None: no schedule, the rate as it is): a large step first, a small one to settle."""
+    if progress is None:
         return rate
-    progress = min(iteration / iterations, 1.0)
+    progress = min(progress, 1.0)
     return rate * (floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress)))
 
 

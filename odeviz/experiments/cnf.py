@@ -200,8 +200,7 @@ class CNFExperiment(Experiment):
             shares.append(self.trainer.iteration / self.decay_iterations)
         if self.decay_seconds:
             shares.append(self._trained_seconds / self.decay_seconds)
-        # The share of the schedule done, as the iterations of a one-iteration schedule (0: constant).
-        return cosine_decay(self.learning_rate, max(shares, default=0.0), 1.0 if shares else 0, LR_FLOOR)
+        return cosine_decay(self.learning_rate, max(shares, default=None), LR_FLOOR)
 
     def _record_capacity(self, scalars: dict) -> None:
         def smooth(table: dict, key: int, value: float) -> None:

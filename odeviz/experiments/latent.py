@@ -196,7 +196,8 @@ class LatentODEExperiment(Experiment):
         return kl_weight * elbo.kl - elbo.log_likelihood + rnn_loss, scalars, elbo.stats
 
     def _learning_rate(self) -> float:
-        return cosine_decay(self.learning_rate, self.trainer.iteration, self.decay_iterations, LR_FLOOR)
+        progress = self.trainer.iteration / self.decay_iterations if self.decay_iterations else None
+        return cosine_decay(self.learning_rate, progress, LR_FLOOR)
 
     # ---- scoring --------------------------------------------------------------------------------
     def _horizon_end(self, until: torch.Tensor | float) -> torch.Tensor | float:
