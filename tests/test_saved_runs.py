@@ -106,8 +106,8 @@ def test_a_file_that_does_not_fit_is_refused_and_nothing_changes(tmp_path):
         continuity.close(), classifier.close()
 
 
-SLOW_TABLE1_LOAD = pytest.mark.xfail(reason="known open defect: building a Table 1 experiment re-measures its memory "
-                                            "sweep in the caller (~12 s); to be cached per architecture", strict=False)
+SLOW_TABLE1_LOAD = pytest.mark.xfail(reason="known open defect: loading a Table 1 run re-counts each model's activation "
+                                            "bytes (a gc.collect each, ~1-2 s in all)", strict=False)
 
 
 @pytest.mark.parametrize("preset", [pytest.param(preset, marks=SLOW_TABLE1_LOAD) if preset.name == "table1" else preset
