@@ -10,6 +10,7 @@ import pytest
 
 from odeviz.experiments import placement
 from odeviz.experiments import ClassifierExperiment, ContinuityExperiment
+from odeviz.experiments.knobs import knobs, link_query
 from odeviz.experiments.proxy import READ_ONLY, proxy_class
 from odeviz.experiments.registry import LIVE
 from odeviz.experiments.remote import RemoteExperiment
@@ -94,6 +95,15 @@ def test_a_bad_value_is_refused_in_words_before_it_leaves_the_page(client):
             experiment.rtol = float("nan")
         experiment.add_probe(float("inf"), 0.0)  # refused in the worker: its words come back as the message
         wait_until(lambda: "finite coordinates" in experiment.trainer.message)
+    finally:
+        experiment.close()
+
+
+def test_a_stand_in_has_the_knobs_and_link_of_its_experiment(client):
+    experiment = proxy_class(RemoteExperiment, ClassifierExperiment)(client, SLOTS, samples=64, rtol=1e-4)
+    try:
+        assert knobs(experiment) == knobs(ClassifierExperiment)  # the page reads its URL and CLI by these
+        assert link_query(experiment) == {"samples": "64", "rtol": "0.0001"}
     finally:
         experiment.close()
 

@@ -219,7 +219,7 @@ def test_while_training_pictures_take_a_bounded_share_of_the_time(make_experimen
     _, history = trainer.history.since(0)
     training_seconds = float(history["seconds"].sum())
     assert len(drawing_seconds) >= 5  # the page still moves
-    assert sum(drawing_seconds) <= 2 * DISPLAY_SHARE * training_seconds + 0.5, (sum(drawing_seconds), training_seconds)
+    assert sum(drawing_seconds) <= 2 * DISPLAY_SHARE * training_seconds + 0.5, (drawing_seconds, training_seconds)
     assert experiment._density_version - versions_before <= 2 + 8 / HEAVY_PERIOD  # grids at most every few seconds
 
 

@@ -267,33 +267,36 @@ class CNFExperiment(Experiment):
 
     def _density_frames(self, token: CancelToken) -> dict:
         """The heavy pictures: log-density grids at every frame fraction, the planar density, held-out NLLs.
-        Recomputed when the weights or solver changed; while training, only once the last computation is
-        HEAVY_PERIOD s old and its cost is at most DISPLAY_SHARE of the time since."""
-        cells = GRID_TRAINING if self.trainer.training else GRID_IDLE
+        Recomputed when the weights or solver changed; while training, only once the last computation (or
+        the press of Train, whose paused model's grids stand until then) is HEAVY_PERIOD s old and its
+        cost is at most DISPLAY_SHARE of the time since."""
+        training = self.trainer.training
+        cells = GRID_TRAINING if training else GRID_IDLE
         solver = self.display_solver()
-        settings = (solver, cells, self.planar_layers)
+        settings = (solver, self.planar_layers)
         cached = self._heavy
         if cached is not None and cached["version"] == self.weights_version and cached["settings"] != settings \
-                and not self.trainer.training and not self._grids_owed:
+                and not training and not self._grids_owed:
             # A knob on a paused model: the light pictures, re-solved, go out at once (tens of ms); the
             # grids (seconds of CPU) follow in the next snapshot.
             self._grids_owed = True
             self.trainer.refresh()
             return cached
         self._grids_owed = False
-        if cached is not None and cached["settings"] == settings and (
-            cached["version"] == self.weights_version
-            or self.trainer.training
-            and time.monotonic() - cached["when"] < max(HEAVY_PERIOD, cached["cost"] / DISPLAY_SHARE)
-        ):
-            return cached
+        if cached is not None and cached["settings"] == settings:
+            if training and not cached["while_training"]:
+                cached.update(when=time.monotonic(), while_training=True)
+            fresh = cached["version"] == self.weights_version and (training or cached["cells"] == cells)
+            if fresh or training and time.monotonic() - cached["when"] < max(HEAVY_PERIOD, cached["cost"] / DISPLAY_SHARE):
+                return cached
         start = time.monotonic()
         cnf, planar = self.model["cnf"], self.model["planar"][PLANAR_BANK.index(self.planar_layers)]
         grid = self._grid(cells)
         log_density, stats = cnf.densities_over_time(grid, FRACTIONS, solver=solver, token=token)
         held = torch.as_tensor(self.source.held_out()[:HELD_OUT_DISPLAY], dtype=torch.float32, device=self.device)
         self._heavy = {
-            "settings": settings, "version": self.weights_version, "solver": solver,
+            "settings": settings, "cells": cells, "while_training": training, "version": self.weights_version,
+            "solver": solver,
             "log_density": log_density.reshape(len(FRACTIONS), cells, cells).cpu().numpy(),
             "nfe": stats.nfe_forward,
             "held_out_nll": float(-cnf.log_prob(held, solver=solver, token=token).mean()),

@@ -131,7 +131,8 @@ class Figure3Experiment(ClassifierExperiment):
         new_weights = self._swept_version != self.weights_version
         every = self.sweep_every
         sweep = self._sweep_wanted or new_weights and (
-            not self.trainer.running or (every > 0 and iteration - self._measured.iteration >= every)
+            # not while queued steps are still coming either: one sweep when they are done, not one per step
+            not self.trainer.training or (every > 0 and iteration - self._measured.iteration >= every)
         )
         current = self._measured.current
         version, solver, clock, cost = self._checked

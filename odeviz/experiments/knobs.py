@@ -38,14 +38,21 @@ class Knob:
     public: str  # its name outside: the CLI's --kebab-case option, the URL's key
 
 
-def _knobs(experiment, names) -> list[Knob]:
+def experiment_class_of(experiment) -> type:
+    """The experiment class of ``experiment``: a class or an instance, of an experiment or of a stand-in
+    for one (a proxy to a worker's experiment, a follower)."""
     cls = experiment if isinstance(experiment, type) else type(experiment)
+    return getattr(cls, "experiment_class", cls)
+
+
+def _knobs(experiment, names) -> list[Knob]:
+    cls = experiment_class_of(experiment)
     return [Knob(name, RENAMES.get(name, name)) for name in names if name in cls.param]
 
 
 def own_knobs(experiment) -> list[Knob]:
     """The knobs particular to ``experiment`` (a class or an instance)."""
-    cls = experiment if isinstance(experiment, type) else type(experiment)
+    cls = experiment_class_of(experiment)
     return _knobs(cls, next(OWN_KNOBS[base] for base in cls.__mro__ if base in OWN_KNOBS))
 
 
@@ -137,6 +144,6 @@ def query_settings(experiment_class, query: dict[str, str]) -> tuple[dict, list[
 
 def link_query(experiment) -> dict[str, str]:
     """The knobs of ``experiment`` that differ from their defaults, by public name, as text."""
-    cls = type(experiment)
+    cls = experiment_class_of(experiment)
     return {knob.public: knob_text(getattr(experiment, knob.param)) for knob in link_knobs(experiment)
             if getattr(experiment, knob.param) != cls.param[knob.param].default}

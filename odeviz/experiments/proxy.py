@@ -14,6 +14,7 @@ import threading
 import param
 
 from .base import Experiment
+from .knobs import experiment_class_of
 
 READ_ONLY = "This page follows another session live: only that session can train it or change its settings"
 
@@ -90,8 +91,7 @@ class FollowerExperiment(ExperimentProxy):
 
     @classmethod
     def of(cls, leader, on_close=lambda: None) -> FollowerExperiment:
-        experiment_class = getattr(leader, "experiment_class", type(leader))
-        return proxy_class(cls, experiment_class)(leader, on_close)
+        return proxy_class(cls, experiment_class_of(leader))(leader, on_close)
 
     def _follow(self, event) -> None:
         self._copy(event.name, event.new)
