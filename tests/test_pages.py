@@ -130,6 +130,8 @@ def test_a_file_name_is_shown_as_text_not_markup(notifications):
         (message,) = [n.message for n in notifications.notifications]
         shown = Rendered(message)
         assert shown.tags == [] and f"{EVIL}.csv" in shown.text and "has 2 points" in shown.text
+        page.file_input.param.update(filename="empty.csv", value=b"")  # an empty file is refused, not ignored
+        assert "'empty.csv' is empty" in Rendered(notifications.notifications[-1].message).text
         experiment.trainer._stop_with(StopReason.FAILED, f"Paused: cannot read {EVIL}")  # the alert shows it as text
         page.controls.update()
         assert page.controls.alert.visible and "<img" not in page.controls.alert.object

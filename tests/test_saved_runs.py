@@ -201,5 +201,7 @@ def test_the_page_loads_trained_saves_and_refuses_a_file_in_words(monkeypatch):
         assert told == ["'mine.pt' holds a continuity model, not a classifier model"]
         other.files._uploaded(type("Event", (), {"new": b"junk"})())
         assert told[-1] == "'mine.pt' is not a model saved by odeviz (it could not be read)"
+        other.files._uploaded(type("Event", (), {"new": b""})())  # an empty file: refused in words, not ignored
+        assert told[-1].startswith("'mine.pt' is empty")
     finally:
         page.experiment.close(), other.experiment.close()

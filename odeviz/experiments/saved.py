@@ -89,6 +89,8 @@ def read_state(source, what: str | None = None) -> dict:
     """A saved experiment from a path or the bytes of an uploaded file (SavedStateError if it is not one)."""
     if isinstance(source, (bytes, bytearray)):
         what, stream = what or "the file", io.BytesIO(source)
+        if not source:
+            raise SavedStateError(f"{what} is empty: a model saved by odeviz is a .pt file of its weights")
     else:
         path = Path(source)
         what = what or repr(str(path))

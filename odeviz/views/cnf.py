@@ -93,7 +93,7 @@ class CNFPage(ExperimentPage):
 
     # ---- data from the page -------------------------------------------------------------------
     def _load_file(self, event) -> None:
-        if event.new:
+        if event.new is not None:  # an empty file is b"": refused in words, not ignored
             name = self.file_input.filename or "upload"
             self.experiment.use_points(parse_points(event.new, name), f"file {name!r}", target="file", name=name)
 

@@ -137,7 +137,7 @@ class ModelFiles:
             notify_error(str(future.exception()))
 
     def _uploaded(self, event) -> None:
-        if not event.new:
+        if event.new is None:
             return
         name = repr(self.upload.filename or "the file")
         try:
