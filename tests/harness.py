@@ -23,9 +23,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+class ServedURL(str):
+    """The URL a server answers at, with the server's process id as ``pid``."""
+
+    pid: int
+
+
 @contextlib.contextmanager
 def running(command: list[str], url: str, timeout: float = 120.0, cwd: Path = REPO):
-    """Run a server ``command`` until ``url`` answers; yield; then stop its whole process group.
+    """Run a server ``command`` until ``url`` answers; yield it (a :class:`ServedURL`); then stop its
+    whole process group.
 
     If it never answers, the error carries the end of the server's output.
     """
@@ -46,7 +53,9 @@ def running(command: list[str], url: str, timeout: float = 120.0, cwd: Path = RE
                         log.seek(0)
                         raise RuntimeError(f"{command[2:4]} did not answer at {url}:\n{log.read()[-3000:]}") from None
                     time.sleep(0.5)
-            yield url
+            served_url = ServedURL(url)
+            served_url.pid = server.pid
+            yield served_url
         finally:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(server.pid, signal.SIGTERM)
@@ -79,3 +88,45 @@ SOURCE_COLUMN_JS = """([name, column]) => {
   }
   return null;
 }"""
+
+
+def wait_for_first_picture(page, timeout: float = 90_000) -> None:
+    """Wait until a served page has drawn its first snapshot: its status line, which says "preparing"
+    until then and is redrawn after the plots, names the iteration and no longer says it."""
+    page.wait_for_selector("text=/Iteration \\d+/", timeout=timeout)
+    page.wait_for_selector(".odeviz-preparing", state="detached", timeout=timeout)
+
+
+def threads_and_rss(pid: int) -> tuple[int, int]:
+    """A process's thread count and resident memory in bytes."""
+    status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
+    return int(status["Threads"]), int(status["VmRSS"].split()[0]) * 1024
+
+
+def open_train_close(browser, url: str) -> None:
+    """One session of a served page: open it in a new tab, wait for its first picture, press Train,
+    wait for a trained iteration, close the tab."""
+    tab = browser.new_page(viewport={"width": 1280, "height": 720})
+    try:
+        tab.goto(url)
+        wait_for_first_picture(tab, timeout=120_000)
+        tab.get_by_role("button", name="Train", exact=True).click()
+        tab.wait_for_selector("text=/Iteration [1-9]/", timeout=120_000)
+    finally:
+        tab.close()
+
+
+def settled(pid: int, threads_at_most: int | None = None, timeout: float = 60.0) -> tuple[int, int]:
+    """A server's threads and RSS once its closed sessions have ended (odeviz ends an unused one
+    within ~5 s): when its threads are down to ``threads_at_most``, or, without it, have not changed
+    for 8 s."""
+    deadline = time.monotonic() + timeout
+    last, since = None, time.monotonic()
+    while True:
+        threads, rss = threads_and_rss(pid)
+        if threads != last:
+            last, since = threads, time.monotonic()
+        done = threads <= threads_at_most if threads_at_most is not None else time.monotonic() - since >= 8
+        if done or time.monotonic() > deadline:
+            return threads, rss
+        time.sleep(0.5)

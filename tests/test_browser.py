@@ -6,7 +6,7 @@ import urllib.request
 
 import pytest
 
-from harness import REPO, SOURCE_COLUMN_JS, served
+from harness import REPO, SOURCE_COLUMN_JS, served, wait_for_first_picture
 
 pytestmark = pytest.mark.browser
 ARTIFACTS = REPO / "test-artifacts"
@@ -28,7 +28,7 @@ def url():
 def test_train_pause_and_tolerance_in_the_browser(url, chromium):
     page = chromium.page
     page.goto(url)
-    page.wait_for_selector("text=Iteration 0", timeout=90_000)
+    wait_for_first_picture(page, timeout=90_000)
 
     def trajectories():
         return page.evaluate(SOURCE_COLUMN_JS, ["ode-trajectories", "h"])
@@ -95,7 +95,7 @@ def test_bad_session_input_does_not_break_the_page(url, chromium):
     """Step, Reset and structural changes in quick succession: the page keeps working."""
     page = chromium.page
     page.goto(url)
-    page.wait_for_selector("text=Iteration 0", timeout=90_000)
+    wait_for_first_picture(page, timeout=90_000)
     page.get_by_role("button", name="Step").click()
     page.wait_for_selector("text=Iteration 1", timeout=10_000)
     page.get_by_role("button", name="Train", exact=True).click()
@@ -106,7 +106,7 @@ def test_bad_session_input_does_not_break_the_page(url, chromium):
         timeout=10_000,
     )
     page.get_by_role("button", name="Reset").click()
-    page.wait_for_selector("text=Iteration 0", timeout=10_000)
+    wait_for_first_picture(page, timeout=10_000)
     page.get_by_role("button", name="Step").click()
     page.wait_for_selector("text=Iteration 1", timeout=10_000)
     assert chromium.errors == []
@@ -144,7 +144,7 @@ def test_closing_the_tab_ends_the_sessions_training_thread(chromium):
                 time.sleep(0.2)
         page = chromium.page
         page.goto(url)
-        page.wait_for_selector("text=Iteration 0", timeout=90_000)
+        wait_for_first_picture(page, timeout=90_000)
         page.get_by_role("button", name="Train", exact=True).click()
         page.wait_for_selector("text=/Iteration [1-9]/", timeout=10_000)
         thread = pages[-1].experiment.trainer._thread  # the session this tab is connected to
@@ -166,7 +166,7 @@ def test_each_browser_session_trains_its_own_models(url, chromium):
     second.on("pageerror", lambda error: chromium.errors.append(str(error)))
     for page in (first, second):
         page.goto(url)
-        page.wait_for_selector("text=Iteration 0", timeout=90_000)
+        wait_for_first_picture(page, timeout=90_000)
     first.get_by_role("button", name="Train", exact=True).click()
     first.wait_for_selector("text=/Iteration [1-9]\\d/", timeout=30_000)  # ten or more
     assert second.locator("text=Iteration 0").count() == 1

@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from harness import REPO, SOURCE_COLUMN_JS, served
+from harness import REPO, SOURCE_COLUMN_JS, served, wait_for_first_picture
 
 pytestmark = pytest.mark.browser
 ARTIFACTS = REPO / "test-artifacts"
@@ -44,7 +44,7 @@ def test_classifier_page_trains_probes_and_resolves(chromium):
     page = chromium.page
     with served("apps/classifier.py") as url:
         page.goto(url)
-        page.wait_for_selector("text=Iteration 0", timeout=90_000)
+        wait_for_first_picture(page, timeout=90_000)
         arrows, paths = column(page, "field-arrows", "x1"), column(page, "trajectories-0", "x")
         assert len(arrows) > 100 and len(paths) > 100
 
@@ -81,7 +81,7 @@ def test_figure3_page_measures_while_training(chromium):
     page = chromium.page
     with served("apps/figure3.py") as url:
         page.goto(url)
-        page.wait_for_selector("text=Iteration 0", timeout=90_000)
+        wait_for_first_picture(page, timeout=90_000)
         page.wait_for_function("() => Bokeh.documents[0].get_model_by_name('sweep').data.nfe.length === 8", timeout=30_000)
         page.wait_for_function("() => Bokeh.documents[0].get_model_by_name('memory').data.steps.length === 7",
                                timeout=60_000)

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from harness import REPO, free_port, running
+from harness import REPO, free_port, running, wait_for_first_picture
 
 pytestmark = pytest.mark.browser
 ARTIFACTS = REPO / "test-artifacts"
@@ -22,7 +22,7 @@ def test_a_page_trains_in_a_dask_worker_and_a_second_tab_follows_it(chromium):
         with running(command, f"http://127.0.0.1:{port}/classifier", timeout=180):
             teacher = chromium.page
             teacher.goto(f"http://127.0.0.1:{port}/classifier")
-            teacher.wait_for_selector("text=Iteration 0", timeout=120_000)
+            wait_for_first_picture(teacher, timeout=120_000)
             teacher.get_by_role("button", name="Train", exact=True).click()
             teacher.wait_for_function(HISTORY_AT_LEAST, arg=5, timeout=120_000)
 

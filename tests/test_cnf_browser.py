@@ -1,7 +1,7 @@
 """The CNF page in a real browser: train, scrub time, draw a density and learn it, refused input."""
 import pytest
 
-from harness import REPO, SOURCE_COLUMN_JS, served
+from harness import REPO, SOURCE_COLUMN_JS, served, wait_for_first_picture
 
 pytestmark = pytest.mark.browser
 ARTIFACTS = REPO / "test-artifacts"
@@ -27,7 +27,7 @@ def test_train_scrub_draw_and_refuse_in_the_browser(chromium, tmp_path):
     page = chromium.page
     with served("apps/cnf.py") as url:
         page.goto(url)
-        page.wait_for_selector("text=Iteration 0", timeout=90_000)
+        wait_for_first_picture(page, timeout=90_000)
         page.wait_for_function(  # the page appears at once and fills in with the first picture
             "([name]) => Bokeh.documents.some(d => { const s = d.get_model_by_name(name); return s && s.data.x && s.data.x.length; })",
             arg=["cnf-samples"], timeout=120_000,
@@ -87,7 +87,7 @@ def test_train_scrub_draw_and_refuse_in_the_browser(chromium, tmp_path):
         page.wait_for_function(
             "n => Bokeh.documents[0].get_model_by_name('cnf-target').data.x.length === n", arg=len(SMILEY), timeout=20_000
         )
-        page.wait_for_selector("text=Iteration 0", timeout=20_000)
+        wait_for_first_picture(page, timeout=20_000)
         assert page.locator("select").first.input_value() == "drawn"
         target_x = column("cnf-target", "x")
         assert min(target_x) >= min(drawn) - 1.0 and max(target_x) <= max(drawn) + 1.0  # the drawing, jitter aside

@@ -5,7 +5,7 @@ import sys
 import pytest
 from PIL import Image
 
-from harness import REPO, free_port, running, served
+from harness import REPO, free_port, running, served, wait_for_first_picture
 
 pytestmark = pytest.mark.browser
 ARTIFACTS = REPO / "test-artifacts"
@@ -26,7 +26,7 @@ def test_page_exports_png_html_and_gif(chromium, tmp_path):
     page = chromium.page
     with served("apps/classifier.py") as url:
         page.goto(url)
-        page.wait_for_selector("text=Iteration 0", timeout=90_000)
+        wait_for_first_picture(page, timeout=90_000)
 
         png = _download(page, ".odeviz-export-png")
         image = Image.open(png.path())

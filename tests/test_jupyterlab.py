@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from harness import REPO, free_port, running
+from harness import REPO, free_port, running, wait_for_first_picture
 
 pytestmark = pytest.mark.browser
 pytest.importorskip("jupyterlab")
@@ -36,7 +36,7 @@ def test_page_renders_and_trains_in_jupyterlab(jupyterlab, chromium):
     page.get_by_role("menuitem", name="Run").click()
     page.get_by_text("Run All Cells", exact=True).click()
     try:
-        page.wait_for_selector("text=Iteration 0", timeout=120_000)  # the page is a live cell output
+        wait_for_first_picture(page, timeout=120_000)  # the page is a live cell output
     finally:
         page.screenshot(path=str(REPO / "test-artifacts" / "jupyterlab.png"))
     page.get_by_role("button", name="Train", exact=True).first.click()

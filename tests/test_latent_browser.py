@@ -1,7 +1,7 @@
 """The latent ODE page in a real browser: panel serve + Debian's Chromium via Playwright."""
 import pytest
 
-from harness import REPO, SOURCE_COLUMN_JS, served
+from harness import REPO, SOURCE_COLUMN_JS, served, wait_for_first_picture
 
 pytestmark = pytest.mark.browser
 ARTIFACTS = REPO / "test-artifacts"
@@ -26,7 +26,7 @@ def test_latent_page_trains_and_a_tap_moves_the_prediction(chromium):
     page = chromium.page
     with served("apps/latent.py") as url:
         page.goto(url)
-        page.wait_for_selector("text=Iteration 0", timeout=90_000)
+        wait_for_first_picture(page, timeout=90_000)
         page.wait_for_function(  # the page appears at once and fills in with the first picture
             "([name]) => Bokeh.documents.some(d => { const s = d.get_model_by_name(name); return s && s.data.x.length; })",
             arg=["series-extrapolation"], timeout=90_000,

@@ -2,7 +2,7 @@
 when Train is pressed, Space training it; a screenshot of each goes to assets/ for the README."""
 import pytest
 
-from harness import REPO, free_port, running
+from harness import REPO, free_port, running, wait_for_first_picture
 
 pytestmark = pytest.mark.browser
 SLUGS = ("continuity", "classifier", "figure3", "table1", "cnf")
@@ -32,7 +32,7 @@ def test_page_fits_a_projector_and_stays_put_when_training(server, chromium, slu
     page.on("requestfailed", lambda request: failed.append(request.url))
     page.set_viewport_size(VIEWPORT)
     page.goto(server + slug)
-    page.wait_for_selector("text=Iteration 0", timeout=600_000)
+    wait_for_first_picture(page, timeout=600_000)
     page.wait_for_timeout(1500)  # the first picture drawn
     before = boxes(page)
     assert len(before) >= ABOUT[slug]

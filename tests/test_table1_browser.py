@@ -2,7 +2,7 @@
 import pytest
 from playwright.sync_api import expect
 
-from harness import REPO, SOURCE_COLUMN_JS, served
+from harness import REPO, SOURCE_COLUMN_JS, served, wait_for_first_picture
 
 pytestmark = pytest.mark.browser
 ARTIFACTS = REPO / "test-artifacts"
@@ -14,7 +14,7 @@ def test_training_fills_the_table_in_and_bad_input_is_refused(chromium, monkeypa
     monkeypatch.setenv("ODEVIZ_DATA_ROOT", "/")  # the served page takes MNIST paths (anywhere, here)
     with served("apps/table1.py") as url:
         page.goto(url)
-        page.wait_for_selector("text=Iteration 0", timeout=90_000)
+        wait_for_first_picture(page, timeout=90_000)
 
         def column(name, field):
             return page.evaluate(SOURCE_COLUMN_JS, [name, field])

@@ -11,8 +11,6 @@ and the ODE-Net's time.
 """
 from __future__ import annotations
 
-import functools
-
 import math
 import time
 from dataclasses import dataclass, field
@@ -30,6 +28,7 @@ from ..numerics.solve import CancelToken, solve
 from ..models.table1 import MLP, ODENet, ConvResNet, parameter_count
 from .base import Experiment, Real
 from .saved import plain
+from .table1_memory import MemorySweep, measure_memory_sweep
 from .trainer import TrainingComplete
 
 MODELS = ("mlp", "resnet", "rknet", "odenet")
@@ -53,7 +52,6 @@ PAPER_TABLE1 = {
     "rknet": PaperRow(0.47, "0.22 M", "O(L̃)", "O(L̃)"),
     "odenet": PaperRow(0.42, "0.22 M", "O(1)", "O(L̃)"),
 }
-MEMORY_DEPTHS = np.array([1, 2, 4, 6, 8, 12, 16])  # L and L̃ of the memory sweep
 HIDDEN_CHANNELS = 4  # channels of the hidden state drawn (those that change most)
 ODE_IMAGE_TIMES = np.linspace(0.0, 1.0, 13)
 HIDDEN_PERIOD = 1.0  # seconds between hidden-state redraws while training runs
@@ -120,17 +118,6 @@ class ModelRow:
     def test_error_std(self) -> float:
         """Standard deviation over the finished seeds (NaN for fewer than two)."""
         return float(np.std(self.seed_errors, ddof=1)) if len(self.seed_errors) > 1 else math.nan
-
-
-@dataclass(frozen=True)
-class MemorySweep:
-    """Bytes of activations kept for backward on one training batch, against depth L / steps L̃."""
-
-    depths: np.ndarray
-    resnet: np.ndarray
-    rknet: np.ndarray
-    odenet_adjoint: np.ndarray
-    batch_size: int
 
 
 @dataclass(frozen=True)
@@ -447,29 +434,3 @@ def _most_changing(states: torch.Tensor, count: int = HIDDEN_CHANNELS) -> np.nda
     """The channels whose feature map moves most from the first state to the last, largest first."""
     change = (states[-1] - states[0]).flatten(1).norm(dim=1)
     return torch.argsort(change, descending=True)[:count].cpu().numpy()
-
-
-@functools.lru_cache(maxsize=8)
-def measure_memory_sweep(channels: int, side: int, shape: tuple, dtype: torch.dtype, device: str) -> MemorySweep:
-    images = torch.zeros(shape, dtype=dtype, device=device)  # bytes kept depend on shapes, not values
-
-    def measured(build, forward) -> np.ndarray:
-        values = []
-        for depth in MEMORY_DEPTHS:
-            model = build(int(depth)).to(device)
-            values.append(saved_activation_bytes(lambda m=model, d=int(depth): forward(m, d), model.parameters())[1])
-        values = np.array(values, dtype=float)
-        values.setflags(write=False)  # one sweep is shared by every experiment of this architecture
-        return values
-
-    def through_solver(adjoint: bool):
-        return lambda model, steps: model(images, solver=SolverConfig("rk4", steps=steps, adjoint=adjoint))
-
-    with torch.random.fork_rng():  # fresh untrained models: they must not move the experiment's random state
-        return MemorySweep(
-            depths=MEMORY_DEPTHS.copy(),
-            resnet=measured(lambda depth: ConvResNet(channels, side, depth), lambda model, _: model(images)),
-            rknet=measured(lambda _: ODENet(channels, side), through_solver(False)),
-            odenet_adjoint=measured(lambda _: ODENet(channels, side), through_solver(True)),
-            batch_size=shape[0],
-        )

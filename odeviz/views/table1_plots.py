@@ -27,10 +27,10 @@ from ..experiments.table1 import (
     MODEL_LABELS,
     MODELS,
     HiddenStates,
-    MemorySweep,
     ModelRow,
     Table1Snapshot,
 )
+from ..experiments.table1_memory import MemorySweep
 from . import figures
 from .figures import ODE_COLOR, RESNET_COLOR
 
