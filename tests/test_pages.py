@@ -176,3 +176,45 @@ def test_escaped_text_reads_back_as_typed(text):
 
     escaped = escape_html(text)
     assert "<" not in escaped and html.unescape(escaped) == text  # one pass: no entity broken by a second
+
+
+def test_a_page_in_a_lesson_leaves_the_tabs_url_to_the_lesson():
+    """The lesson's URL names its step (``?step=3``): its page must not read it as knobs nor rewrite it
+    with its own link (Next then read no step and walked back to step 2)."""
+    from odeviz.views.lesson import LessonPage
+    from odeviz.views.lesson_file import read_lesson
+
+    lesson = LessonPage(read_lesson(), step=3)
+    try:
+        assert lesson.page.owns_url is False and lesson.page.experiment.target == "reflection"
+        assert ContinuityPage.owns_url is True  # a page in a tab of its own follows its URL
+    finally:
+        lesson.close()
+
+
+def _with_parents(layout, parent=None):
+    yield layout, parent
+    for child in getattr(layout, "objects", None) or []:
+        yield from _with_parents(child, layout)
+
+
+@pytest.mark.parametrize("slug", list(PAGES))
+def test_every_knob_in_the_sidebar_says_what_it_does(slug):
+    page = PAGES[slug]()
+    try:
+        not_knobs = (pn.widgets.Button, pn.widgets.TooltipIcon, pn.widgets.FileDownload, pn.widgets.FileInput,
+                     pn.widgets.Progress)
+        tips = {}
+        for widget, parent in _with_parents(page._sidebar):
+            if not isinstance(widget, pn.widgets.Widget) or isinstance(widget, not_knobs):
+                continue
+            if "description" in widget.param:
+                tips[widget.name] = widget.description
+            else:  # a slider or a checkbox: its ⓘ beside it
+                icons = [o for o in getattr(parent, "objects", []) if isinstance(o, pn.widgets.TooltipIcon)]
+                tips[widget.name] = icons[0].value if isinstance(parent, pn.Row) and icons else None
+        assert len(tips) >= 6
+        untold = [name for name, tip in tips.items() if not tip or len(tip) < 40 or not tip.rstrip().endswith(".")]
+        assert untold == [], f"{slug}: no tooltip sentence for {untold}"
+    finally:
+        page.experiment.close()

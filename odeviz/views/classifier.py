@@ -9,7 +9,8 @@ from bokeh.events import Tap
 
 from ..experiments import ClassifierExperiment
 from .classifier_plots import ClassifierFigures
-from .controls import linked_input, log_slider, reporting_errors
+from .help import help_text
+from .controls import knob_widget, linked_input, log_slider, reporting_errors
 from .layout import fill_cell, plot_grid
 from .page import ExperimentPage, plot, solver_widgets
 
@@ -29,7 +30,8 @@ def backward_tolerance(experiment: ClassifierExperiment) -> pn.widgets.Select:
     """The adjoint's backward tolerances as a factor of the forward ones, kept so as rtol and atol move."""
     rtol = experiment.adjoint_rtol
     factor = 1 if rtol is None else min(BACKWARD_FACTORS.values(), key=lambda f: abs(math.log(rtol / (f * experiment.rtol))))
-    select = pn.widgets.Select(name="Backward (adjoint) tolerance", options=BACKWARD_FACTORS, value=factor)
+    select = pn.widgets.Select(name="Backward (adjoint) tolerance", options=BACKWARD_FACTORS, value=factor,
+                               description=help_text(experiment, "adjoint_rtol"))
 
     def apply(*_events) -> None:
         f = select.value
@@ -53,19 +55,18 @@ def steps_text(last: dict | None) -> str:
 
 def classifier_settings(experiment: ClassifierExperiment) -> list:
     """Widgets for the data and the model, shared by the pages on this experiment."""
-    params = experiment.param
     widget = pn.widgets
     return [
-        widget.Select.from_param(params.dataset, label="Dataset"),
+        knob_widget(widget.Select, experiment, "dataset", label="Dataset"),
         pn.Row(
             linked_input(experiment, "noise", step=0.05, width=130),
             linked_input(experiment, "samples", step=64, width=130),
         ),
-        widget.IntSlider.from_param(params.augment, label="Augmented zero dimensions", throttled=True),
-        widget.IntSlider.from_param(params.width, label="Hidden units of f", start=8, end=128, step=8, throttled=True),
-        widget.IntSlider.from_param(params.batch_size, label="Batch size", start=16, end=1024, step=16, throttled=True),
+        knob_widget(widget.IntSlider, experiment, "augment", label="Augmented zero dimensions", throttled=True),
+        knob_widget(widget.IntSlider, experiment, "width", label="Hidden units of f", start=8, end=128, step=8, throttled=True),
+        knob_widget(widget.IntSlider, experiment, "batch_size", label="Batch size", start=16, end=1024, step=16, throttled=True),
         log_slider(experiment, "learning_rate", -4, -1),
-        widget.FloatSlider.from_param(params.regularization, label="Kinetic + Jacobian penalty (RNODE)", start=0.0,
+        knob_widget(widget.FloatSlider, experiment, "regularization", label="Kinetic + Jacobian penalty (RNODE)", start=0.0,
                                       end=0.3, step=0.01, throttled=True),
     ]
 

@@ -7,7 +7,7 @@ import param
 from ..data.densities import DENSITY_TARGETS, MIN_POINTS, parse_points
 from ..experiments import CNFExperiment
 from .cnf_plots import CNFFigures, frame_label
-from .controls import linked_input, log_slider, reporting_errors
+from .controls import knob_widget, linked_input, log_slider, reporting_errors
 from .layout import plot_grid
 from .page import ExperimentPage, plot, solver_widgets
 
@@ -79,12 +79,12 @@ class CNFPage(ExperimentPage):
             self.drawn_count,
             pn.pane.Markdown("### CNF and planar flow"),
             self.width_input,
-            widget.IntSlider.from_param(experiment.param.depth, label="Hidden layers", throttled=True),
-            widget.RadioButtonGroup.from_param(experiment.param.trace, button_style="outline"),
+            knob_widget(widget.IntSlider, experiment, "depth", label="Hidden layers", throttled=True),
+            knob_widget(widget.RadioButtonGroup, experiment, "trace", button_style="outline"),
             linked_input(experiment, "batch_size", label="Batch size", **boxes),
             linked_input(experiment, "regularization", label="Regularisation (kinetic + Jacobian), 0 = off", step=0.01,
                          **boxes),
-            widget.Select.from_param(experiment.param.planar_layers, label="Planar flow shown: K layers"),
+            knob_widget(widget.Select, experiment, "planar_layers", label="Planar flow shown: K layers"),
             log_slider(experiment, "learning_rate", -4, -1),
             pn.pane.Markdown("### ODE solver"),
             *solver_widgets(experiment),

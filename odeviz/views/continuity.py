@@ -7,7 +7,7 @@ from bokeh.events import MouseLeave, MouseMove
 
 from ..experiments import ContinuityExperiment
 from .continuity_plots import TRAJECTORY_FIELDS, ContinuityFigures, nearest_input, nearest_trajectory
-from .controls import log_slider
+from .controls import knob_widget, log_slider
 from .page import ExperimentPage, solver_widgets
 
 INTRO = """
@@ -38,12 +38,11 @@ class ContinuityPage(ExperimentPage):
         self._connect_highlighting()
 
     def settings(self) -> list:
-        experiment = self.experiment.param
         widget = pn.widgets
         return [
-            widget.Select.from_param(experiment.target, label="Target map g(x)"),
-            widget.Checkbox.from_param(experiment.augment, label="Augment the state with one zero dimension"),
-            widget.IntSlider.from_param(experiment.depth, label="ResNet depth L (= Euler steps)", throttled=True),
+            knob_widget(widget.Select, self.experiment, "target", label="Target map g(x)"),
+            knob_widget(widget.Checkbox, self.experiment, "augment", label="Augment the state with one zero dimension"),
+            knob_widget(widget.IntSlider, self.experiment, "depth", label="ResNet depth L (= Euler steps)", throttled=True),
             log_slider(self.experiment, "learning_rate", -4, -1),
             pn.pane.Markdown("### ODE solver"),
             *solver_widgets(self.experiment),

@@ -103,7 +103,7 @@ def titles(snapshot: ContinuitySnapshot) -> dict[str, str]:
     return {
         "resnet": f"ResNet: {blocks}, discrete steps",
         # This picture's own solve (all inputs), not the training batch's NFE-F of the status line.
-        "ode": f"ODE-Net: {snapshot.solver.method} drew this with {snapshot.nfe_forward} evaluations",
+        "ode": f"ODE-Net: {snapshot.solver.method}, {snapshot.nfe_forward} evaluations of f",
         "euler": f"Euler, L = {snapshot.depth}: max |Δh(1)| = {snapshot.euler_deviation:.1e}",
         "learned": f"What each model learned: {snapshot.target}",
     }

@@ -16,6 +16,7 @@ from bokeh.models import CustomJSTickFormatter
 
 from ..experiments import Experiment
 from ..experiments.proxy import ExperimentProxy
+from .help import explained, help_text
 from .text import escape_html, user_message
 
 
@@ -69,7 +70,7 @@ def log_slider(owner: param.Parameterized, name: str, low_exponent: int, high_ex
     )
     slider.param.watch(reporting_errors(lambda event: setattr(owner, name, values[event.new])), "value")
     owner.param.watch(lambda event: setattr(slider, "value", position(event.new)), name)
-    return slider
+    return explained(slider, owner, name)
 
 
 class TrainingControls(pn.viewable.Viewer):
@@ -142,6 +143,11 @@ class TrainingControls(pn.viewable.Viewer):
         return pn.Column(pn.Row(self.train_button, self.step_button, self.reset_button), self.alert)
 
 
+def knob_widget(kind: type[pn.widgets.Widget], owner: param.Parameterized, name: str, **kwargs):
+    """A ``kind`` widget for ``owner``'s param ``name`` (Panel's ``from_param``), with its tooltip."""
+    return explained(kind.from_param(owner.param[name], **kwargs), owner, name)
+
+
 def linked_input(owner: param.Parameterized, name: str, widget: pn.widgets.Widget | None = None, *,
                  convert: Callable = lambda v: v, shown: Callable = lambda v: v, **kwargs) -> pn.widgets.Widget:
     """``widget`` (default: a number box labelled like the param) linked both ways to ``owner.name``,
@@ -168,4 +174,6 @@ def linked_input(owner: param.Parameterized, name: str, widget: pn.widgets.Widge
 
     widget.param.watch(push, "value")
     owner.param.watch(lambda event: setattr(widget, "value", shown(event.new)), name)
+    if "description" in widget.param:  # the widget itself (a slider's tooltip goes beside it: see explained)
+        widget.description = help_text(owner, name) or widget.description
     return widget

@@ -6,7 +6,7 @@ import panel as pn
 
 from ..experiments import Figure3Experiment
 from .classifier import ClassifierPageBase
-from .controls import reporting_errors
+from .controls import knob_widget, reporting_errors
 from .figure3_plots import PAPER_RATIO, Figure3Figures
 from .text import escape_html
 
@@ -50,7 +50,7 @@ class Figure3Page(ClassifierPageBase):
         measure.on_click(reporting_errors(lambda _event: self.experiment.measure()))
         cancel = pn.widgets.Button(label="Cancel", variant="outline", width=80)
         cancel.on_click(lambda _event: self.experiment.cancel_measurements())
-        every = pn.widgets.IntSlider.from_param(self.experiment.param.sweep_every, label="Sweep every … iterations while training",
+        every = knob_widget(pn.widgets.IntSlider, self.experiment, "sweep_every", label="Sweep every … iterations while training",
                                                 start=0, end=500, step=25, throttled=True)
         return [*super().settings(), pn.pane.Markdown("### Measurements"), pn.Row(measure, cancel), every,
                 self.activity, self.progress]

@@ -8,7 +8,8 @@ from bokeh.events import Tap
 
 from ..experiments import LatentODEExperiment
 from ..experiments.latent_table2 import Table2Run
-from .controls import log_slider, reporting_errors
+from .controls import knob_widget, log_slider, reporting_errors
+from .help import explained
 from .latent_plots import LatentFigures, table2_html, tapped
 from .page import ExperimentPage, plot, solver_widgets
 
@@ -44,19 +45,19 @@ class LatentPage(ExperimentPage):
         self.figures.figures["series"].on_event(Tap, reporting_errors(self._tap, self.experiment))
 
     def settings(self) -> list:
-        experiment, params, widget = self.experiment, self.experiment.param, pn.widgets
+        experiment, widget = self.experiment, pn.widgets
         restore = widget.Button(label="Restore the series' observations", variant="outline", width=240)
         restore.on_click(lambda _event: experiment.reset_observations())
         return [
-            self.series_slider, restore,
-            widget.IntSlider.from_param(params.observations, label="Observations per spiral", step=10, throttled=True),
-            widget.FloatSlider.from_param(params.horizon, label="Extrapolation horizon (window lengths)", step=0.05,
+            explained(self.series_slider, experiment, "series"), restore,
+            knob_widget(widget.IntSlider, experiment, "observations", label="Observations per spiral", step=10, throttled=True),
+            knob_widget(widget.FloatSlider, experiment, "horizon", label="Extrapolation horizon (window lengths)", step=0.05,
                                           throttled=True),
-            widget.IntSlider.from_param(params.posterior_samples, label="Posterior samples shown", throttled=True),
-            widget.IntSlider.from_param(params.latent_dim, label="Latent dimensions", end=8, throttled=True),
-            widget.IntSlider.from_param(params.batch_size, label="Batch size", start=10, end=800, step=10, throttled=True),
+            knob_widget(widget.IntSlider, experiment, "posterior_samples", label="Posterior samples shown", throttled=True),
+            knob_widget(widget.IntSlider, experiment, "latent_dim", label="Latent dimensions", end=8, throttled=True),
+            knob_widget(widget.IntSlider, experiment, "batch_size", label="Batch size", start=10, end=800, step=10, throttled=True),
             log_slider(experiment, "learning_rate", -4, -1),
-            widget.IntSlider.from_param(params.kl_warmup, label="KL warm-up (iterations)", end=1000, step=50,
+            knob_widget(widget.IntSlider, experiment, "kl_warmup", label="KL warm-up (iterations)", end=1000, step=50,
                                         throttled=True),
             pn.pane.Markdown("### ODE solver"), *solver_widgets(experiment),
         ]

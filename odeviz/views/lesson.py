@@ -73,8 +73,8 @@ class LessonPage(pn.viewable.Viewer):
 
         page_class = PAGES[step.page]
         if not step.settings:
-            return page_class()
-        return page_class(experiment=page_class.experiment_class(build_later=True, **step.settings))
+            return page_class(owns_url=False)
+        return page_class(experiment=page_class.experiment_class(build_later=True, **step.settings), owns_url=False)
 
     def _replace_page(self, page) -> None:
         old, self.page = self.page, page

@@ -18,7 +18,7 @@ from ..experiments import Experiment
 from ..experiments.proxy import ExperimentProxy
 from . import layout
 from ..experiments.knobs import link_query
-from .controls import TrainingControls, log_slider
+from .controls import TrainingControls, knob_widget, log_slider
 from .figures import present
 from .live import FOLLOWING, ShareLive, follow_id, followed_experiment
 from .export import ExportTools
@@ -35,14 +35,14 @@ def solver_widgets(experiment: Experiment) -> list:
     adjoint's seminorm where the experiment has one)."""
     params, widget = experiment.param, pn.widgets
     widgets = [
-        widget.Select.from_param(params.method, label="Method"),
-        widget.IntSlider.from_param(params.fixed_steps, label="Steps of fixed-grid methods", end=128, throttled=True),
+        knob_widget(widget.Select, experiment, "method", label="Method"),
+        knob_widget(widget.IntSlider, experiment, "fixed_steps", label="Steps of fixed-grid methods", end=128, throttled=True),
         log_slider(experiment, "rtol", -8, -1),
         log_slider(experiment, "atol", -8, -1),
-        widget.Checkbox.from_param(params.adjoint, label="Backprop by the adjoint method"),
+        knob_widget(widget.Checkbox, experiment, "adjoint", label="Backprop by the adjoint method"),
     ]
     if "seminorm" in params:
-        widgets.append(widget.Checkbox.from_param(params.seminorm, label="Adjoint with seminorm (fewer backward steps)"))
+        widgets.append(knob_widget(widget.Checkbox, experiment, "seminorm", label="Adjoint with seminorm (fewer backward steps)"))
     return widgets
 
 
@@ -64,9 +64,12 @@ class ExperimentPage(pn.viewable.Viewer):
     experiment = param.ClassSelector(class_=(Experiment, ExperimentProxy), doc="the model layer this page shows "
                                      "(or its stand-in: in a Dask worker, or another session's, followed)")
     presenting = param.Boolean(default=False, doc="presenter mode: no sidebar or intro, larger type and lines")
+    owns_url = param.Boolean(default=True, constant=True, doc="the tab's URL is this page's link: read when it "
+                             "opens, kept up to date (not inside a lesson, whose URL names its step)")
 
     def __init__(self, **params) -> None:
-        opened_with = Link.of_session(self.experiment_class)
+        owns_url = params.get("owns_url", True)
+        opened_with = Link.of_session(self.experiment_class) if owns_url else Link(self.experiment_class, {})
         self.trained = False  # on a shipped trained model: its link says so
         if params.get("experiment") is None:
             params["experiment"] = followed_experiment(follow_id()) or self._experiment_from_link(opened_with)
@@ -92,7 +95,7 @@ class ExperimentPage(pn.viewable.Viewer):
         self.controls.update()
         if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
             pn.state.onload(lambda: self._once_shown(opened_with))
-        self._update_url = follow_in_url(self.experiment, self.link)
+        self._update_url = follow_in_url(self.experiment, self.link) if owns_url else lambda: None
 
     # ---- the frame: header, sidebar, grid of plots, presenter mode, keyboard ------------------
     def _build_frame(self) -> None:

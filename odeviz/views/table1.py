@@ -8,6 +8,7 @@ from ..experiments import Table1Experiment
 from ..experiments.table1 import MODEL_LABELS, MODELS
 from ..runtime import data_root, resolve_in_root
 from .controls import linked_input, log_slider, notify_error
+from .help import explained
 from .layout import plot_grid
 from .page import ExperimentPage, plot, solver_widgets
 from .table1_plots import Table1Figures, predictions_text
@@ -92,8 +93,8 @@ class Table1Page(ExperimentPage):
             experiment, "digit", widget.IntSlider(label="Test digit shown", start=0, end=1, value=experiment.digit)
         )
         return [
-            linked_input(experiment, "models", widget.CheckBoxGroup(label="Models", options=labels, value=experiment.models,
-                                                                   inline=True)),
+            explained(linked_input(experiment, "models", widget.CheckBoxGroup(
+                label="Models", options=labels, value=experiment.models, inline=True)), experiment, "models"),
             linked_input(experiment, "epochs", label="Epochs per model"),
             linked_input(experiment, "seeds", label="Seeds per model (mean ± std)"),
             linked_input(experiment, "batch_size", label="Batch size"),
@@ -111,7 +112,7 @@ class Table1Page(ExperimentPage):
                 convert=_mnist_path, shown=lambda value: value or "",
             ),
             self.data_note,
-            self.digit_slider,
+            explained(self.digit_slider, experiment, "digit"),
         ]
 
     # ---- updates --------------------------------------------------------------------------

@@ -39,7 +39,7 @@ TABLE_COLUMNS = (
     # (source column, heading, width, from the paper?)
     ("model", "Model", 95, False),
     ("status", "Status", 105, False),
-    ("test_error", "Test error (± std, min–max over seeds)", 150, False),
+    ("test_error", "Test error (± std)", 150, False),
     ("paper_error", "paper", 55, True),
     ("params", "Params", 70, False),
     ("paper_params", "paper", 60, True),
@@ -285,7 +285,7 @@ class Table1Figures:
         if snapshot.memory is not self._shown_memory:
             self._shown_memory = snapshot.memory
             self.memory.data = memory_columns(snapshot.memory)
-            self.figures["memory"].title.text = f"Memory kept for the backward pass (batch of {snapshot.memory.batch_size})"
+            self.figures["memory"].title.text = f"Memory kept for backward, batch of {snapshot.memory.batch_size}"
         end = epoch_axis_end(snapshot.rows)
         if self.epochs.end != end:  # only when the epochs change: a user's zoom stays otherwise
             self.epochs.update(start=0, end=end)
