@@ -106,12 +106,7 @@ def test_a_file_that_does_not_fit_is_refused_and_nothing_changes(tmp_path):
         continuity.close(), classifier.close()
 
 
-SLOW_TABLE1_LOAD = pytest.mark.xfail(reason="known open defect: loading a Table 1 run re-counts each model's activation "
-                                            "bytes (a gc.collect each, ~1-2 s in all)", strict=False)
-
-
-@pytest.mark.parametrize("preset", [pytest.param(preset, marks=SLOW_TABLE1_LOAD) if preset.name == "table1" else preset
-                                    for preset in PRESETS], ids=lambda preset: preset.name)
+@pytest.mark.parametrize("preset", PRESETS, ids=lambda preset: preset.name)
 def test_a_shipped_model_loads_in_under_a_second_and_is_trained(preset):
     assert preset.path.is_file(), f"regenerate with: python -m odeviz.experiments.pretrained {preset.name}"
     assert preset.path.stat().st_size < 500_000  # Table 1: four nets (~360 KB of weights) and 1440 history rows

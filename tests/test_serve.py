@@ -218,8 +218,6 @@ def test_serving_beyond_loopback_warns_on_stderr():
     assert error.startswith(f"odeviz: error: port {port} is in use") and result.returncode == 2
 
 
-@pytest.mark.xfail(reason="known open defect after the merge of the page frame and the log filter; under investigation",
-                   strict=False)
 def test_a_write_to_a_closed_tab_leaves_no_traceback_and_other_errors_still_do(caplog):
     from tornado.websocket import WebSocketClosedError
 
