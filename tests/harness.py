@@ -130,3 +130,35 @@ def settled(pid: int, threads_at_most: int | None = None, timeout: float = 60.0)
         if done or time.monotonic() > deadline:
             return threads, rss
         time.sleep(0.5)
+
+
+# The screen box of the data frame of the plot that draws a named ColumnDataSource (BokehJS views).
+PLOT_FRAME_JS = """(name) => {
+  const seen = new Set();
+  function* walk(view) {
+    if (!view || seen.has(view)) return;
+    seen.add(view);
+    yield view;
+    for (const child of (view.child_views ?? [])) yield* walk(child);
+    if (typeof view.children === 'function') for (const child of view.children()) yield* walk(child);
+  }
+  const roots = Bokeh.index instanceof Map ? [...Bokeh.index.values()] : Object.values(Bokeh.index);
+  for (const root of roots) for (const view of walk(root)) {
+    const renderers = view.model && view.frame ? view.model.renderers ?? [] : [];
+    if (renderers.some((r) => r.data_source && r.data_source.name === name)) {
+      const rect = view.el.getBoundingClientRect(), frame = view.frame.bbox;
+      return {x: rect.left + frame.left, y: rect.top + frame.top, width: frame.width, height: frame.height};
+    }
+  }
+  return null;
+}"""
+
+
+def plot_frame(page, source_name: str) -> dict:
+    """The on-screen box ({x, y, width, height}) of the data frame of the plot drawing ``source_name``,
+    scrolled into view first (a click below the fold lands nowhere)."""
+    box = page.evaluate(PLOT_FRAME_JS, source_name)
+    assert box is not None, f"no plot draws {source_name!r}"
+    page.mouse.wheel(0, box["y"] + box["height"] / 2 - page.viewport_size["height"] / 2)
+    page.wait_for_timeout(300)
+    return page.evaluate(PLOT_FRAME_JS, source_name)
