@@ -7,7 +7,8 @@ from .figure3 import Figure3Experiment, Figure3Measurements
 from .knobs import Knob, knobs
 from .latent import LatentODEExperiment, LatentSnapshot
 from .stream import History, Mailbox
-from .table1 import Table1Experiment, Table1Snapshot
+from .table1 import Table1Experiment
+from .table1_results import Table1Snapshot
 from .trainer import Trainer, TrainingComplete, TrainingDiverged
 
 __all__ = [

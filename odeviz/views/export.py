@@ -24,7 +24,7 @@ from bokeh.core.templates import get_env
 from bokeh.models import Plot
 from bokeh.resources import Resources
 
-from ..experiments.table1 import Table1Snapshot
+from ..experiments.table1_results import Table1Snapshot
 from .animation import animation_for, frame_count, gif_bytes
 from .controls import notify_error
 from .text import escape_html

@@ -22,14 +22,8 @@ from bokeh.models import (
 )
 from bokeh.palettes import RdBu11
 
-from ..experiments.table1 import (
-    HIDDEN_CHANNELS,
-    MODEL_LABELS,
-    MODELS,
-    HiddenStates,
-    ModelRow,
-    Table1Snapshot,
-)
+from ..experiments.table1 import HIDDEN_CHANNELS, MODEL_LABELS, MODELS
+from ..experiments.table1_results import HiddenStates, ModelRow, Table1Snapshot
 from ..experiments.table1_memory import MemorySweep
 from . import figures
 from .figures import ODE_COLOR, RESNET_COLOR
