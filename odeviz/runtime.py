@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["DATA_ROOT_VARIABLE", "configure_session", "configure_torch", "data_root", "resolve_in_root"]
+__all__ = ["DATA_ROOT_VARIABLE", "configure_session", "configure_torch", "data_root", "resolve_in_root", "return_freed_memory"]
 
 # The one folder whose contents a served page may read by a path typed in the page (``odeviz serve
 # --data-root DIR`` sets it); unset, pages take no server-side paths at all.
@@ -19,6 +19,21 @@ def configure_torch() -> None:
     from .numerics.device import configure_torch as configure
 
     configure()
+
+
+def return_freed_memory() -> None:
+    """Give the heap that freed Python and torch objects leave back to the system (glibc's
+    ``malloc_trim``; a no-op elsewhere)."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+        if libc is not None and hasattr(libc, "malloc_trim"):
+            libc.malloc_trim(0)
+    except OSError:
+        pass
 
 
 def configure_session() -> None:

@@ -218,8 +218,14 @@ def test_serving_beyond_loopback_warns_on_stderr():
     assert error.startswith(f"odeviz: error: port {port} is in use") and result.returncode == 2
 
 
-def test_a_write_to_a_closed_tab_leaves_no_traceback_and_other_errors_still_do(caplog):
+def test_a_write_to_a_closed_tab_leaves_no_traceback_and_other_errors_still_do(caplog, monkeypatch):
     from tornado.websocket import WebSocketClosedError
+
+    for name in ("bokeh.server.views.ws", "panel.io.document"):  # as a fresh server has them, whatever ran before here
+        logger = logging.getLogger(name)
+        monkeypatch.setattr(logger, "disabled", False)
+        monkeypatch.setattr(logger, "propagate", True)
+        monkeypatch.setattr(logger, "level", logging.NOTSET)
 
     from odeviz.cli.serve import quiet_closed_tabs
 

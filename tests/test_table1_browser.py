@@ -32,7 +32,7 @@ def test_training_fills_the_table_in_and_bad_input_is_refused(chromium, monkeypa
         epochs.fill("0")
         epochs.press("Enter")
         page.wait_for_selector("text=/epochs.*must be at least 1/i", timeout=10_000)
-        expect(epochs).to_have_value("8", timeout=5_000)
+        expect(epochs).to_have_value("12", timeout=5_000)
         epochs.fill("1")
         epochs.press("Enter")
 

@@ -21,13 +21,39 @@ DEFAULT_MAX_SESSIONS = 60  # a class, each with a tab or two; every session trai
 
 def _page_factory(page_class, *args) -> Callable:
     def page():  # a plain function, so Panel calls it once per browser session: a fresh page each
+        import panel as pn
+
         from ..runtime import configure_session
 
         configure_session()
+        pn.state.on_session_destroyed(_return_memory_soon)
         return page_class(*args)
 
     page.__name__ = page_class.__name__
     return page
+
+
+_trim_pending = False
+
+
+def _return_memory_soon(_context) -> None:
+    """Once a closed session's models are freed, give their heap back to the system (glibc keeps freed
+    blocks of training threads' arenas; over a class the server's RSS would otherwise only grow).
+    Coalesced: one trim a second at most, however many tabs close at once."""
+    global _trim_pending
+    if _trim_pending:
+        return
+    import asyncio
+
+    from ..runtime import return_freed_memory
+
+    def trim() -> None:
+        global _trim_pending
+        _trim_pending = False
+        return_freed_memory()
+
+    _trim_pending = True
+    asyncio.get_event_loop().call_later(1.0, trim)
 
 
 def _listen_error(error: OSError, address: str, port: int) -> str:
