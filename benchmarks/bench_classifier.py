@@ -103,14 +103,14 @@ def served(seconds: float, render: bool = True) -> dict:
     after the click, so the browser applies frames without painting them)."""
     from playwright.sync_api import sync_playwright
 
-    from harness import launch_chromium
+    from harness import launch_chromium, wait_for_first_picture
     from harness import served as serving
 
     with serving("apps/classifier.py") as url, sync_playwright() as playwright:
         browser = launch_chromium(playwright)
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
         page.goto(url)
-        page.wait_for_selector("text=Iteration 0", timeout=120_000)
+        wait_for_first_picture(page, timeout=120_000)  # the page appears at once; Train after its first picture
         page.evaluate(FRAME_COUNTER_JS)
         page.get_by_role("button", name="Train", exact=True).click()
         page.wait_for_function("() => window.__first_frame !== null", timeout=30_000)

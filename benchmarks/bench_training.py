@@ -66,13 +66,13 @@ def served_iterations_per_second(seconds: float) -> tuple[float, float, float]:
     seconds from the click on Train to the first redrawn trajectories)."""
     from playwright.sync_api import sync_playwright
 
-    from harness import launch_chromium, served
+    from harness import launch_chromium, served, wait_for_first_picture
 
     with served("apps/continuity.py") as url, sync_playwright() as playwright:
         browser = launch_chromium(playwright)
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
         page.goto(url)
-        page.wait_for_selector("text=Iteration 0", timeout=120_000)
+        wait_for_first_picture(page, timeout=120_000)  # the page appears at once; Train after its first picture
         page.evaluate(FRAME_COUNTER_JS)
         clicked = time.perf_counter()
         page.get_by_role("button", name="Train", exact=True).click()
