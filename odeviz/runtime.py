@@ -1,6 +1,7 @@
 """Process-wide settings shared by every entry point (served apps, the CLI, notebooks)."""
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -24,16 +25,22 @@ def configure_torch() -> None:
 def return_freed_memory() -> None:
     """Give the heap that freed Python and torch objects leave back to the system (glibc's
     ``malloc_trim``; a no-op elsewhere)."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim():
+    # Looked up once: find_library runs ldconfig, too slow for the event loop at every closed tab.
     import ctypes
     import ctypes.util
 
     name = ctypes.util.find_library("c")
     try:
-        libc = ctypes.CDLL(name) if name else None
-        if libc is not None and hasattr(libc, "malloc_trim"):
-            libc.malloc_trim(0)
+        return getattr(ctypes.CDLL(name), "malloc_trim", None) if name else None
     except OSError:
-        pass
+        return None
 
 
 def configure_session() -> None:
