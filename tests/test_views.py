@@ -48,6 +48,21 @@ def test_training_streams_into_the_sources(page):
     assert "Iteration 0" in page.controls.status.object
 
 
+def test_a_resend_hands_the_picture_and_every_row_over_again(page):
+    # What a browser that got the page late would otherwise have missed: sources emptied as if lost.
+    pn.panel(page).get_root()
+    page.experiment.step(4)
+    page.experiment.trainer.wait_idle()
+    page.stream.poll()
+    page.figures.sources["ode"].data = {key: [] for key in page.figures.sources["ode"].data}
+    page.stream.poll()
+    assert len(page.figures.sources["ode"].data["h"]) == 0  # nothing new: nothing drawn
+    page.stream.resend()
+    page.stream.poll()
+    assert len(page.figures.sources["ode"].data["h"]) > 0
+    assert len(page.figures.history.data["iteration"]) == 4  # all of them, once
+
+
 def test_buttons_drive_the_trainer(page):
     pn.panel(page).get_root()
     page.controls.train_button.clicks += 1

@@ -1,6 +1,11 @@
 """From a trainer to the browser: a session periodic callback (~10 Hz, on the session's own event
 loop, never on the training thread) hands the newest snapshot and the new history rows to the
 page, which writes them into its Bokeh sources. Frames the page is too slow for are dropped.
+
+Once the browser has shown the page, the stream hands everything over once more: Panel drops the
+changes made under ``pn.io.hold`` between the browser pulling the document and reporting it ready
+(it counts on a full serialization that has already happened), so a first picture drawn in that
+window, seconds long on a loaded machine, would never reach the page.
 """
 from __future__ import annotations
 
@@ -57,6 +62,12 @@ class SessionStream:
     def on_poll(self, listener: Callable[[], None]) -> None:
         self._on_poll.append(listener)
 
+    def resend(self) -> None:
+        """Hand the newest snapshot and the whole history over again at the next poll."""
+        self.version = 0
+        self._generation = None  # the page clears its curves and gets every row
+        self._rows_handed = float("-inf")
+
     def poll(self) -> None:
         news = self.trainer.mailbox.newer_than(self.version)
         if news is not None:
@@ -91,6 +102,7 @@ class SessionStream:
             document = pn.state.curdoc
             if document is not None and document.session_context is not None:
                 pn.state.on_session_destroyed(lambda _context: self.stop())
+                pn.state.onload(self.resend)
                 # A closed tab frees its training at once: Bokeh ends the session only seconds later.
                 document.on_event(ConnectionLost, lambda _event: self.stop())
 
