@@ -133,7 +133,7 @@ def settled(pid: int, threads_at_most: int | None = None, timeout: float = 60.0)
 
 
 # The screen box of the data frame of the plot that draws a named ColumnDataSource (BokehJS views).
-PLOT_FRAME_JS = """(name) => {
+PLOT_FRAME_JS = """([name, scroll]) => {
   const seen = new Set();
   function* walk(view) {
     if (!view || seen.has(view)) return;
@@ -146,6 +146,7 @@ PLOT_FRAME_JS = """(name) => {
   for (const root of roots) for (const view of walk(root)) {
     const renderers = view.model && view.frame ? view.model.renderers ?? [] : [];
     if (renderers.some((r) => r.data_source && r.data_source.name === name)) {
+      if (scroll) view.el.scrollIntoView({block: "center", behavior: "instant"});
       const rect = view.el.getBoundingClientRect(), frame = view.frame.bbox;
       return {x: rect.left + frame.left, y: rect.top + frame.top, width: frame.width, height: frame.height};
     }
@@ -154,11 +155,15 @@ PLOT_FRAME_JS = """(name) => {
 }"""
 
 
-def plot_frame(page, source_name: str) -> dict:
+def plot_frame(page, source_name: str, timeout: float = 10.0) -> dict:
     """The on-screen box ({x, y, width, height}) of the data frame of the plot drawing ``source_name``,
-    scrolled into view first (a click below the fold lands nowhere)."""
-    box = page.evaluate(PLOT_FRAME_JS, source_name)
-    assert box is not None, f"no plot draws {source_name!r}"
-    page.mouse.wheel(0, box["y"] + box["height"] / 2 - page.viewport_size["height"] / 2)
-    page.wait_for_timeout(300)
-    return page.evaluate(PLOT_FRAME_JS, source_name)
+    scrolled to the middle of the window first (a click below the fold lands nowhere), once it has
+    stopped moving (a loaded browser may still be laying the page out)."""
+    deadline, last = time.monotonic() + timeout, None
+    while True:
+        box = page.evaluate(PLOT_FRAME_JS, [source_name, True])
+        assert box is not None, f"no plot draws {source_name!r}"
+        if box == last or time.monotonic() > deadline:
+            return box
+        last = box
+        page.wait_for_timeout(300)

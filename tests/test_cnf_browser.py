@@ -13,6 +13,7 @@ IMAGE_SUM_JS = """name => {
   for (const v of source.data.image[0]) total += v;
   return total;
 }"""
+DRAWN_JS = "n => Bokeh.documents[0].get_model_by_name('cnf-drawn').data.x.length === n"
 # A smiley in the target plot, as fractions of its frame: two eyes and a mouth.
 SMILEY = [(0.38, 0.32), (0.40, 0.36), (0.62, 0.32), (0.60, 0.36)] + [
     (0.3 + 0.04 * i, 0.6 + 0.12 * (1 - ((i - 5) / 5) ** 2)) for i in range(11)
@@ -74,8 +75,9 @@ def test_train_scrub_draw_and_refuse_in_the_browser(chromium, tmp_path):
 
         # Draw a smiley with the draw tool (active on the target plot), learn it, train on it.
         canvas = plot_frame(page, "cnf-drawn")  # the target plot, where the draw tool is active
-        for fx, fy in SMILEY:
+        for count, (fx, fy) in enumerate(SMILEY, start=1):
             page.mouse.click(canvas["x"] + fx * canvas["width"], canvas["y"] + fy * canvas["height"])
+            page.wait_for_function(DRAWN_JS, arg=count, timeout=10_000)  # the browser took it: one point more
             page.wait_for_timeout(350)  # slower than a double tap, which would not add a point
         page.wait_for_selector(f"text={len(SMILEY)} points drawn", timeout=10_000)
         drawn = column("cnf-drawn", "x")

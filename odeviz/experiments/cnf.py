@@ -269,7 +269,7 @@ class CNFExperiment(Experiment):
         """The heavy pictures: log-density grids at every frame fraction, the planar density, held-out NLLs.
         Recomputed when the weights or solver changed; while training, only once the last computation (or
         the press of Train, whose paused model's grids stand until then) is HEAVY_PERIOD s old and its
-        cost is at most DISPLAY_SHARE of the time since."""
+        cost, scaled to the number of cells, is at most DISPLAY_SHARE of the time since."""
         training = self.trainer.training
         cells = GRID_TRAINING if training else GRID_IDLE
         solver = self.display_solver()
@@ -287,7 +287,9 @@ class CNFExperiment(Experiment):
             if training and not cached["while_training"]:
                 cached.update(when=time.monotonic(), while_training=True)
             fresh = cached["version"] == self.weights_version and (training or cached["cells"] == cells)
-            if fresh or training and time.monotonic() - cached["when"] < max(HEAVY_PERIOD, cached["cost"] / DISPLAY_SHARE):
+            # The cost per cell: the grids while training have fewer cells than the paused ones before them.
+            expected = cached["cost"] * (cells / cached["cells"]) ** 2
+            if fresh or training and time.monotonic() - cached["when"] < max(HEAVY_PERIOD, expected / DISPLAY_SHARE):
                 return cached
         start = time.monotonic()
         cnf, planar = self.model["cnf"], self.model["planar"][PLANAR_BANK.index(self.planar_layers)]
