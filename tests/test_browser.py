@@ -63,7 +63,7 @@ def test_train_pause_and_tolerance_in_the_browser(url, chromium):
         "() => Bokeh.documents[0].get_model_by_name('history').data.iteration.length >= 120", timeout=90_000
     )
     page.get_by_role("button", name="Pause").click()
-    page.wait_for_selector("button:text-is('Train')", timeout=5_000)
+    page.wait_for_selector("button:text-is('Train')", timeout=30_000)  # the running iteration ends first
     paused_at = number(status(), r"Iteration (\d+)")
     page.wait_for_timeout(800)
     assert number(status(), r"Iteration (\d+)") == paused_at, "paused training must not advance"

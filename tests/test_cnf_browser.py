@@ -46,7 +46,7 @@ def test_train_scrub_draw_and_refuse_in_the_browser(chromium, tmp_path):
         )
         page.wait_for_function(
             f"before => {{ const sum = ({IMAGE_SUM_JS})('cnf-log-density'); return sum !== null && Math.abs(sum - before) > 1e-3; }}",
-            arg=density_before, timeout=120_000,  # grids are spaced by 10× their cost: long under load
+            arg=density_before, timeout=180_000,  # grids are spaced by 10× their cost: long under load
         )
         page.wait_for_function("() => Bokeh.documents[0].get_model_by_name('cnf-history').data.iteration.length >= 5",
                                timeout=30_000)

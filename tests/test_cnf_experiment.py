@@ -218,7 +218,7 @@ def test_while_training_pictures_take_a_bounded_share_of_the_time(make_experimen
     assert trainer.wait_idle(60)
     _, history = trainer.history.since(0)
     training_seconds = float(history["seconds"].sum())
-    assert len(drawing_seconds) >= 5  # the page still moves
+    assert len(drawing_seconds) >= 3  # the page still moves (10 a second at most; a loaded machine draws fewer)
     assert sum(drawing_seconds) <= 2 * DISPLAY_SHARE * training_seconds + 0.5, (drawing_seconds, training_seconds)
     assert experiment._density_version - versions_before <= 2 + 8 / HEAVY_PERIOD  # grids at most every few seconds
 

@@ -1,0 +1,294 @@
+"""A class on one server, printed as JSON: N classifier sessions all training against one ``odeviz
+serve``, in process (threads) and with ``--workers 2`` (a Dask LocalCluster), and followers of one
+teacher.
+
+Each round: one real Chromium page (the observed one: the rtol slider → re-solved picture latency
+while training, and its picture rate) plus N − 1 light clients, Bokeh's own ``bokeh.client`` sessions
+that receive every update over the websocket but render nothing (a student's laptop renders its own
+page on its own CPU). Every session presses Train (the light ones through the page's keyboard
+shortcut, Space, the same message a browser sends); after a warm-up, over ``--seconds``: each
+session's iterations per second (the last iteration its history shows), picture updates per second
+on every page, the server's and the workers' CPU (in cores) and RSS. Then a teacher page shares its
+session and ``--followers`` light clients follow it: the CPU each follower costs, from the server's
+CPU with and without them.
+
+The machine may be shared: the report carries the load averages; compare numbers within one run.
+
+    PYTHONPATH=. python benchmarks/bench_classroom.py [--sessions 1,5,10,20,30] [--modes threads,workers]
+                                                     [--seconds 15] [--followers 30]
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # the browser harness lives with the tests
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_latency import ACTION_CLOCK_JS, rtol_latency  # noqa: E402
+from harness import free_port, launch_chromium, running, wait_for_first_picture  # noqa: E402
+
+MB = 2**20
+PICTURE_SOURCE = "trajectories-0"  # redrawn with every classifier snapshot
+TICKS = os.sysconf("SC_CLK_TCK")
+# Counts the observed page's picture updates in the browser.
+COUNT_PICTURES_JS = """(name) => {
+  window.__pictures = 0;
+  Bokeh.documents[0].get_model_by_name(name).change.connect(() => { window.__pictures += 1; });
+}"""
+LAST_ITERATION_JS = """() => { const it = Bokeh.documents[0].get_model_by_name('history').data.iteration;
+  return it.length ? it[it.length - 1] : 0; }"""
+
+
+class LightClient:
+    """One Bokeh client session of ``url`` on an event loop in a thread of its own: it holds its
+    page's document as the server updates it, renders nothing, and counts its picture updates."""
+
+    def __init__(self, url: str, arguments: dict | None = None, train: bool = True) -> None:
+        self.pictures = 0
+        self.session = None
+        self._loop = None
+        self._opened = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._serve, args=(url, arguments, train), daemon=True)
+        self._thread.start()
+        self._opened.wait()
+        if self._error is not None:
+            raise self._error
+
+    def _serve(self, url: str, arguments: dict | None, train: bool) -> None:
+        from bokeh.client import pull_session
+        from bokeh.events import DocumentReady
+        from tornado.ioloop import IOLoop
+
+        import odeviz.views  # noqa: F401 - the page's own models must be known to read its document
+
+        asyncio.set_event_loop(asyncio.new_event_loop())
+        self._loop = IOLoop.current()
+        try:
+            self.session = pull_session(url=url, arguments=arguments, io_loop=self._loop)
+            # What a browser says once it shows the page: Panel sends held updates only after it.
+            self.session.document.callbacks.send_event(DocumentReady())
+            source = self.session.document.get_model_by_name(PICTURE_SOURCE)
+            source.on_change("data", lambda _attr, _old, _new: self._count())
+            if train:
+                _press_train(self.session)
+        except BaseException as error:  # told to the caller
+            self._error = error
+        finally:
+            self._opened.set()
+        if self._error is None:
+            # Reads the server's updates until closed (Bokeh 3.9 made the loop private; the only way to run it).
+            self.session._loop_until_closed()
+        self._loop.close(all_fds=True)
+
+    def _count(self) -> None:
+        self.pictures += 1
+
+    def read(self) -> tuple[int, int]:
+        """The last iteration its history shows and its picture count, read on its own loop."""
+        done, result = threading.Event(), []
+        self._loop.add_callback(lambda: result.append((_last_iteration(self.session.document), self.pictures))
+                                or done.set())
+        done.wait(30)
+        return result[0] if result else (0, self.pictures)
+
+    def close(self) -> None:
+        self._loop.add_callback(self.session.close)
+        self._thread.join(30)
+
+
+def _press_train(session) -> None:
+    """Space on the page: the keyboard shortcut's message, as a browser sends it."""
+    keys = next(m for m in session.document.models
+                if type(m).__name__ == "ReactiveHTML" and "presses" in m.data.properties())
+    keys.data.action = "train"
+    keys.data.presses += 1
+
+
+def _last_iteration(document) -> int:
+    iterations = document.get_model_by_name("history").data["iteration"]
+    return int(iterations[-1]) if len(iterations) else 0
+
+
+def processes_under(pid: int) -> list[int]:
+    """``pid`` and every process below it (the Dask workers a LocalCluster started)."""
+    children = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError):
+                continue
+            children.setdefault(parent, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(children.get(current, []))
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
+
+
+def rss_mb(pid: int) -> float:
+    try:
+        status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
+    except OSError:
+        return 0.0
+    return int(status["VmRSS"].split()[0]) / 1024
+
+
+class Usage:
+    """CPU (cores) of the server process and of the processes under it over an interval, and their RSS."""
+
+    def __init__(self, server: int) -> None:
+        self.server = server
+        self.start = time.monotonic()
+        self.cpu = {pid: cpu_seconds(pid) for pid in processes_under(server)}
+
+    def report(self) -> dict:
+        seconds = time.monotonic() - self.start
+        pids = processes_under(self.server)
+        cores = {pid: (cpu_seconds(pid) - self.cpu.get(pid, 0.0)) / seconds for pid in pids}
+        workers = [pid for pid in pids if pid != self.server]
+        return {
+            "server_cpu_cores": round(cores[self.server], 2),
+            "workers_cpu_cores": round(sum(cores[pid] for pid in workers), 2),
+            "server_rss_mb": round(rss_mb(self.server)),
+            "workers_rss_mb": round(sum(rss_mb(pid) for pid in workers)),
+        }
+
+
+def spread(values: list[float]) -> dict:
+    mean = statistics.fmean(values)
+    return {"mean": round(mean, 2), "min": round(min(values), 2), "max": round(max(values), 2),
+            "spread_pct": round(100 * (max(values) - min(values)) / mean, 1) if mean else None}
+
+
+def class_rounds(browser, base: str, pid: int, sizes: list[int], seconds: float, presses: int) -> list[dict]:
+    """The observed Chromium page trains; light clients join until ``sizes[i]`` sessions train at once,
+    then each round measures what every session gets."""
+    url = f"{base}/classifier"
+    page = browser.new_page(viewport={"width": 1280, "height": 720})
+    page.goto(url)
+    wait_for_first_picture(page, timeout=300_000)
+    page.evaluate(ACTION_CLOCK_JS)
+    page.get_by_role("button", name="Train", exact=True).click()
+    page.wait_for_selector("text=/Iteration [1-9]/", timeout=300_000)
+    clients, rounds = [], []
+    for sessions in sizes:
+        opened = time.perf_counter()
+        while len(clients) < sessions - 1:
+            clients.append(LightClient(url))
+        opening = time.perf_counter() - opened
+        page.wait_for_timeout(3000)  # everyone under way
+        page.evaluate(COUNT_PICTURES_JS, PICTURE_SOURCE)
+        usage = Usage(pid)
+        start = time.monotonic()
+        first = [client.read() for client in clients]
+        page_first = page.evaluate(LAST_ITERATION_JS)
+        page.wait_for_timeout(1000 * seconds)
+        last = [client.read() for client in clients]
+        page_last = page.evaluate(LAST_ITERATION_JS)
+        elapsed = time.monotonic() - start
+        resources = usage.report()
+        page_pictures = page.evaluate("() => window.__pictures")
+        rates = [(page_last - page_first) / elapsed] + [(b[0] - a[0]) / elapsed for a, b in zip(first, last)]
+        picture_rates = [page_pictures / elapsed] + [(b[1] - a[1]) / elapsed for a, b in zip(first, last)]
+        rounds.append({
+            "sessions": sessions,
+            "iterations_per_s_per_session": spread(rates),
+            "iterations_per_s_total": round(sum(rates), 1),
+            "picture_updates_per_s": spread(picture_rates),
+            "rtol_slider_to_picture_while_training": rtol_latency(page, presses)["all_redrawn"],
+            "seconds_to_open_the_new_sessions": round(opening, 1),
+            **resources,
+        })
+        print(json.dumps(rounds[-1]), file=sys.stderr, flush=True)
+    for client in clients:
+        client.close()
+    page.close()
+    return rounds
+
+
+def followers_round(browser, base: str, pid: int, followers: int, seconds: float) -> dict:
+    """A training teacher page, then the server's CPU before and after ``followers`` follow it."""
+    page = browser.new_page(viewport={"width": 1280, "height": 720})
+    page.goto(f"{base}/classifier")
+    wait_for_first_picture(page, timeout=300_000)
+    page.get_by_role("button", name="Share live").click()
+    href = page.locator(".odeviz-share-link a").first.get_attribute("href", timeout=30_000)
+    live_id = href.split("follow=", 1)[1]
+    page.get_by_role("button", name="Train", exact=True).click()
+    page.wait_for_timeout(3000)
+    usage = Usage(pid)
+    page.wait_for_timeout(1000 * seconds)
+    alone = usage.report()
+    clients = [LightClient(f"{base}/classifier", arguments={"follow": live_id}, train=False) for _ in range(followers)]
+    page.wait_for_timeout(3000)
+    usage = Usage(pid)
+    first_pictures = [client.read()[1] for client in clients]
+    page.wait_for_timeout(1000 * seconds)
+    pictures = [client.read()[1] for client in clients]
+    followed = usage.report()
+    elapsed = seconds
+    for client in clients:
+        client.close()
+    page.close()
+    extra = followed["server_cpu_cores"] + followed["workers_cpu_cores"] - alone["server_cpu_cores"] - alone["workers_cpu_cores"]
+    return {
+        "followers": followers,
+        "cpu_cores_teacher_alone": round(alone["server_cpu_cores"] + alone["workers_cpu_cores"], 2),
+        "cpu_cores_with_followers": round(followed["server_cpu_cores"] + followed["workers_cpu_cores"], 2),
+        "cpu_share_of_a_core_per_follower_pct": round(100 * extra / followers, 1),
+        "follower_picture_updates_per_s": spread([(b - a) / elapsed for a, b in zip(first_pictures, pictures)]),
+    }
+
+
+def main() -> None:
+    from playwright.sync_api import sync_playwright
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", default="1,5,10,20,30")
+    parser.add_argument("--modes", default="threads,workers")
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--presses", type=int, default=8)
+    parser.add_argument("--followers", type=int, default=30)
+    args = parser.parse_args()
+    report: dict = {"benchmark": "classroom: N classifier sessions training on one odeviz serve",
+                    "load_average_1_5_15min": {"start": [round(v, 2) for v in os.getloadavg()]}, "modes": {}}
+    for mode in args.modes.split(","):
+        port = free_port()
+        command = [sys.executable, "-m", "odeviz", "serve", "--port", str(port)]
+        if mode == "workers":
+            command += ["--workers", "2"]
+        with running(command, f"http://127.0.0.1:{port}/", timeout=300) as base, sync_playwright() as playwright:
+            browser = launch_chromium(playwright)
+            sizes = [int(size) for size in args.sessions.split(",")]
+            rounds = class_rounds(browser, base.rstrip("/"), base.pid, sizes, args.seconds, args.presses)
+            followers = (followers_round(browser, base.rstrip("/"), base.pid, args.followers, args.seconds)
+                         if args.followers else None)
+            browser.close()
+        report["modes"][mode] = {"command": " ".join(command[1:]), "rounds": rounds, "followers": followers}
+        report["load_average_1_5_15min"][f"after_{mode}"] = [round(v, 2) for v in os.getloadavg()]
+    report["note"] = ("a shared 2-core machine: the observed Chromium page renders on the same cores; "
+                      "compare numbers within one run")
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
