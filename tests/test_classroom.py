@@ -5,6 +5,7 @@ slots taken in turns and freed by a closed session, and read-only followers. A r
 from __future__ import annotations
 
 import time
+from collections import Counter
 
 import pytest
 
@@ -185,3 +186,24 @@ def test_a_follower_sees_the_leaders_snapshots_and_changes_nothing(make_experime
     assert LIVE.followers(live_id) == 0
     with pytest.raises(ValueError, match="no live session"):
         LIVE.follow(live_id)
+
+
+def test_sessions_arriving_one_by_one_spread_over_the_workers():
+    # Dask's scheduler sees a made actor as done: left to it, students arriving a moment apart pile up
+    # on one worker (4 and 2 of 6 here) while the other idles.
+    from dask.distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as own_client:
+        remote = proxy_class(RemoteExperiment, ContinuityExperiment)
+        experiments = []
+        try:
+            for seed in range(6):
+                experiments.append(remote(own_client, SLOTS, seed=seed))
+                time.sleep(2)
+            assert all(e.trainer.wait_idle(120) for e in experiments)
+            homes = Counter(own_client.who_has(e._future)[e._future.key][0] for e in experiments)
+            assert sorted(homes.values()) == [3, 3], homes
+        finally:
+            for experiment in experiments:
+                experiment.close()

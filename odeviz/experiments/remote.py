@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 
 from .host import ExperimentHost
 from .proxy import ExperimentProxy
@@ -22,6 +23,31 @@ log = logging.getLogger(__name__)
 IDLE_FETCH_SECONDS = 1.0
 EXCHANGE_TIMEOUT = 30.0
 LOST = "Lost the worker that trained this model ({error}); reload the page for a new one"
+
+
+_placed: Counter[str] = Counter()  # this server's live experiments per worker address
+_placing = threading.Lock()
+
+
+def _least_used_worker(client) -> str | None:
+    """The worker the fewest of this server's experiments live on, counted as taken. Dask's scheduler
+    sees a made actor as a finished task, so every session that arrives on its own would go to the
+    same worker while the others idle."""
+    with _placing:
+        workers = list(client.scheduler_info()["workers"])
+        if not workers:
+            return None
+        chosen = min(workers, key=lambda address: _placed[address])
+        _placed[chosen] += 1
+        return chosen
+
+
+def _release_worker(address: str | None) -> None:
+    with _placing:
+        if address is not None:
+            _placed[address] -= 1
+            if _placed[address] <= 0:
+                del _placed[address]
 
 
 class _ReadMailbox(Mailbox):
@@ -75,8 +101,10 @@ class RemoteExperiment(ExperimentProxy):
         super().__init__(**params)
         self.trainer = MirroredTrainer(self._wish)
         cls = self.experiment_class
+        self._worker = _least_used_worker(client)
         self._future = client.submit(ExperimentHost, f"{cls.__module__}:{cls.__name__}", self.knob_values(),
-                                     slots_per_worker, actor=True, pure=False)
+                                     slots_per_worker, actor=True, pure=False,
+                                     workers=[self._worker] if self._worker else None, allow_other_workers=True)
         self._cond = threading.Condition()
         self._outbox: list[tuple] = []
         self._wished = True
@@ -130,6 +158,7 @@ class RemoteExperiment(ExperimentProxy):
             self.trainer.synced.set()
         finally:
             self._future.release()
+            _release_worker(self._worker)
 
     def _take(self, news: dict) -> None:
         trainer, seen = self.trainer, self._seen
