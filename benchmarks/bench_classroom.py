@@ -85,9 +85,16 @@ class LightClient:
         finally:
             self._opened.set()
         if self._error is None:
-            # Reads the server's updates until closed (Bokeh 3.9 made the loop private; the only way to run it).
-            self.session._loop_until_closed()
+            self._loop.run_sync(self._read_updates)
         self._loop.close(all_fds=True)
+
+    async def _read_updates(self) -> None:
+        """Apply the server's updates until the session closes. (Bokeh's own client loop awaits itself
+        once per message, so a session that streams for minutes dies of recursion depth.)"""
+        connection = self.session._connection
+        while (message := await connection._pop_message()) is not None:
+            if message.msgtype == "PATCH-DOC":
+                self.session._handle_patch(message)
 
     def _count(self) -> None:
         self.pictures += 1
