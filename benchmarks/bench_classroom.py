@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # the
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_latency import ACTION_CLOCK_JS, rtol_latency  # noqa: E402
-from harness import free_port, launch_chromium, running, wait_for_first_picture  # noqa: E402
+from harness import free_port, launch_chromium, running, threads_and_rss, wait_for_first_picture  # noqa: E402
 
 MB = 2**20
 PICTURE_SOURCE = "trajectories-0"  # redrawn with every classifier snapshot
@@ -153,10 +153,9 @@ def cpu_seconds(pid: int) -> float:
 
 def rss_mb(pid: int) -> float:
     try:
-        status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
-    except OSError:
+        return threads_and_rss(pid)[1] / MB
+    except OSError:  # the process ended meanwhile
         return 0.0
-    return int(status["VmRSS"].split()[0]) / 1024
 
 
 class Usage:
@@ -258,11 +257,12 @@ def followers_round(browser, base: str, pid: int, followers: int, seconds: float
     clients = [LightClient(f"{base}/classifier", arguments={"follow": live_id}, train=False) for _ in range(followers)]
     page.wait_for_timeout(3000)
     usage = Usage(pid)
+    start = time.monotonic()
     first_pictures = [client.read()[1] for client in clients]
     page.wait_for_timeout(1000 * seconds)
     pictures = [client.read()[1] for client in clients]
+    elapsed = time.monotonic() - start
     followed = usage.report()
-    elapsed = seconds
     for client in clients:
         client.close()
     page.close()
