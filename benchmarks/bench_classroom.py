@@ -20,12 +20,10 @@ The machine may be shared: the report carries the load averages; compare numbers
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import statistics
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -33,10 +31,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # the
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_latency import ACTION_CLOCK_JS, rtol_latency  # noqa: E402
-from harness import free_port, launch_chromium, running, threads_and_rss, wait_for_first_picture  # noqa: E402
+from harness import LightClient, free_port, launch_chromium, running, threads_and_rss, wait_for_first_picture  # noqa: E402
 
 MB = 2**20
-PICTURE_SOURCE = "trajectories-0"  # redrawn with every classifier snapshot
+PICTURE_SOURCE = LightClient.PICTURE_SOURCE
 TICKS = os.sysconf("SC_CLK_TCK")
 # Counts the observed page's picture updates in the browser.
 COUNT_PICTURES_JS = """(name) => {
@@ -45,84 +43,6 @@ COUNT_PICTURES_JS = """(name) => {
 }"""
 LAST_ITERATION_JS = """() => { const it = Bokeh.documents[0].get_model_by_name('history').data.iteration;
   return it.length ? it[it.length - 1] : 0; }"""
-
-
-class LightClient:
-    """One Bokeh client session of ``url`` on an event loop in a thread of its own: it holds its
-    page's document as the server updates it, renders nothing, and counts its picture updates."""
-
-    def __init__(self, url: str, arguments: dict | None = None, train: bool = True) -> None:
-        self.pictures = 0
-        self.session = None
-        self._loop = None
-        self._opened = threading.Event()
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._serve, args=(url, arguments, train), daemon=True)
-        self._thread.start()
-        self._opened.wait()
-        if self._error is not None:
-            raise self._error
-
-    def _serve(self, url: str, arguments: dict | None, train: bool) -> None:
-        from bokeh.client import pull_session
-        from bokeh.events import DocumentReady
-        from tornado.ioloop import IOLoop
-
-        import odeviz.views  # noqa: F401 - the page's own models must be known to read its document
-
-        asyncio.set_event_loop(asyncio.new_event_loop())
-        self._loop = IOLoop.current()
-        try:
-            self.session = pull_session(url=url, arguments=arguments, io_loop=self._loop)
-            # What a browser says once it shows the page: Panel sends held updates only after it.
-            self.session.document.callbacks.send_event(DocumentReady())
-            source = self.session.document.get_model_by_name(PICTURE_SOURCE)
-            source.on_change("data", lambda _attr, _old, _new: self._count())
-            if train:
-                _press_train(self.session)
-        except BaseException as error:  # told to the caller
-            self._error = error
-        finally:
-            self._opened.set()
-        if self._error is None:
-            self._loop.run_sync(self._read_updates)
-        self._loop.close(all_fds=True)
-
-    async def _read_updates(self) -> None:
-        """Apply the server's updates until the session closes. (Bokeh's own client loop awaits itself
-        once per message, so a session that streams for minutes dies of recursion depth.)"""
-        connection = self.session._connection
-        while (message := await connection._pop_message()) is not None:
-            if message.msgtype == "PATCH-DOC":
-                self.session._handle_patch(message)
-
-    def _count(self) -> None:
-        self.pictures += 1
-
-    def read(self) -> tuple[int, int]:
-        """The last iteration its history shows and its picture count, read on its own loop."""
-        done, result = threading.Event(), []
-        self._loop.add_callback(lambda: result.append((_last_iteration(self.session.document), self.pictures))
-                                or done.set())
-        done.wait(30)
-        return result[0] if result else (0, self.pictures)
-
-    def close(self) -> None:
-        self._loop.add_callback(self.session.close)
-        self._thread.join(30)
-
-
-def _press_train(session) -> None:
-    """Space on the page: the keyboard shortcut's message, as a browser sends it."""
-    keys = next(m for m in session.document.models
-                if type(m).__name__ == "ReactiveHTML" and "presses" in m.data.properties())
-    keys.data.action = "train"
-    keys.data.presses += 1
-
-
-def _last_iteration(document) -> int:
-    iterations = document.get_model_by_name("history").data["iteration"]
-    return int(iterations[-1]) if len(iterations) else 0
 
 
 def processes_under(pid: int) -> list[int]:

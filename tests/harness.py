@@ -1,6 +1,7 @@
 """Helpers shared by the browser tests and the benchmarks: serve an app, drive Debian's Chromium."""
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -8,9 +9,11 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any, Callable
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-dev-shm-usage"]
@@ -101,6 +104,95 @@ def threads_and_rss(pid: int) -> tuple[int, int]:
     """A process's thread count and resident memory in bytes."""
     status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
     return int(status["Threads"]), int(status["VmRSS"].split()[0]) * 1024
+
+
+class LightClient:
+    """One Bokeh client session of ``url`` on an event loop in a thread of its own: it holds its
+    page's document as the server updates it, renders nothing, and counts its picture updates (of
+    the classifier page's first trajectory picture).
+
+    It says it shows the page, as a browser does, ``ready_after`` seconds after pulling it.
+    """
+
+    PICTURE_SOURCE = "trajectories-0"
+
+    def __init__(self, url: str, arguments: dict | None = None, train: bool = True, ready_after: float = 0.0) -> None:
+        self.pictures = 0
+        self.session = None
+        self._loop = None
+        self._opened = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._serve, args=(url, arguments, train, ready_after), daemon=True)
+        self._thread.start()
+        self._opened.wait()
+        if self._error is not None:
+            raise self._error
+
+    def _serve(self, url: str, arguments: dict | None, train: bool, ready_after: float) -> None:
+        from bokeh.client import pull_session
+        from bokeh.events import DocumentReady
+        from tornado.ioloop import IOLoop
+
+        import odeviz.views  # noqa: F401 - the page's own models must be known to read its document
+
+        asyncio.set_event_loop(asyncio.new_event_loop())
+        self._loop = IOLoop.current()
+        try:
+            self.session = pull_session(url=url, arguments=arguments, io_loop=self._loop)
+            time.sleep(ready_after)
+            # What a browser says once it shows the page: Panel sends held updates only after it.
+            self.session.document.callbacks.send_event(DocumentReady())
+            source = self.session.document.get_model_by_name(self.PICTURE_SOURCE)
+            source.on_change("data", lambda _attr, _old, _new: self._count())
+            if train:
+                _press_train(self.session)
+        except BaseException as error:  # told to the caller
+            self._error = error
+        finally:
+            self._opened.set()
+        if self._error is None:
+            self._loop.run_sync(self._read_updates)
+        self._loop.close(all_fds=True)
+
+    async def _read_updates(self) -> None:
+        """Apply the server's updates until the session closes. (Bokeh's own client loop awaits itself
+        once per message, so a session that streams for minutes dies of recursion depth.)"""
+        connection = self.session._connection
+        while (message := await connection._pop_message()) is not None:
+            if message.msgtype == "PATCH-DOC":
+                self.session._handle_patch(message)
+
+    def _count(self) -> None:
+        self.pictures += 1
+
+    def read(self) -> tuple[int, int]:
+        """The last iteration its history shows and its picture count, read on its own loop."""
+        result = self.on_loop(lambda document: (_last_iteration(document), self.pictures))
+        return result if result is not None else (0, self.pictures)
+
+    def on_loop(self, read: Callable[[Any], Any]) -> Any:
+        """``read(document)`` on the client's own loop (None if it does not answer within 30 s)."""
+        done, result = threading.Event(), []
+        self._loop.add_callback(lambda: result.append(read(self.session.document)) or done.set())
+        done.wait(30)
+        return result[0] if result else None
+
+    def close(self) -> None:
+        self._loop.add_callback(self.session.close)
+        self._thread.join(30)
+
+
+def _press_train(session) -> None:
+    """Space on the page: the keyboard shortcut's message, as a browser sends it."""
+    keys = next(m for m in session.document.models
+                if type(m).__name__ == "ReactiveHTML" and "presses" in m.data.properties())
+    keys.data.action = "train"
+    keys.data.presses += 1
+
+
+def _last_iteration(document) -> int:
+    iterations = document.get_model_by_name("history").data["iteration"]
+    return int(iterations[-1]) if len(iterations) else 0
 
 
 def open_train_close(browser, url: str) -> None:

@@ -21,8 +21,6 @@ def column(page, name, key):
     return page.evaluate(SOURCE_COLUMN_JS, [name, key])
 
 
-@pytest.mark.xfail(strict=False, reason="open: under load (a 21-min suite) the first picture can still miss the "
-                   "browser even with the resend on load; passes alone and under a CPU hog")
 def test_latent_page_trains_and_a_tap_moves_the_prediction(chromium):
     ARTIFACTS.mkdir(exist_ok=True)
     page = chromium.page

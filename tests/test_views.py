@@ -48,19 +48,21 @@ def test_training_streams_into_the_sources(page):
     assert "Iteration 0" in page.controls.status.object
 
 
-def test_a_resend_hands_the_picture_and_every_row_over_again(page):
-    # What a browser that got the page late would otherwise have missed: sources emptied as if lost.
-    pn.panel(page).get_root()
-    page.experiment.step(4)
-    page.experiment.trainer.wait_idle()
-    page.stream.poll()
-    page.figures.sources["ode"].data = {key: [] for key in page.figures.sources["ode"].data}
-    page.stream.poll()
-    assert len(page.figures.sources["ode"].data["h"]) == 0  # nothing new: nothing drawn
-    page.stream.resend()
-    page.stream.poll()
-    assert len(page.figures.sources["ode"].data["h"]) > 0
-    assert len(page.figures.history.data["iteration"]) == 4  # all of them, once
+def test_a_page_not_yet_shown_draws_nothing_and_draws_at_once_when_shown():
+    # Served, Panel would drop what is drawn before the browser shows the page: the stream waits for it.
+    page = ContinuityPage(experiment=ContinuityExperiment())
+    try:
+        page.stream.shown = False
+        pn.panel(page).get_root()
+        page.experiment.step(4)
+        page.experiment.trainer.wait_idle()
+        page.stream.poll()
+        assert len(page.figures.sources["ode"].data["h"]) == 0 and len(page.figures.history.data["iteration"]) == 0
+        page.stream.show()
+        assert len(page.figures.sources["ode"].data["h"]) > 0
+        assert len(page.figures.history.data["iteration"]) == 4
+    finally:
+        page.stream.stop()
 
 
 def test_buttons_drive_the_trainer(page):

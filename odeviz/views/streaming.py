@@ -2,10 +2,11 @@
 loop, never on the training thread) hands the newest snapshot and the new history rows to the
 page, which writes them into its Bokeh sources. Frames the page is too slow for are dropped.
 
-Once the browser has shown the page, the stream hands everything over once more: Panel drops the
-changes made under ``pn.io.hold`` between the browser pulling the document and reporting it ready
-(it counts on a full serialization that has already happened), so a first picture drawn in that
-window, seconds long on a loaded machine, would never reach the page.
+In a served session the stream draws nothing until the browser has shown the page: Panel drops
+the changes made under ``pn.io.hold`` between the browser pulling the document and reporting it
+ready (it counts on a full serialization that has already happened), so a first picture drawn in
+that window, seconds long on a loaded machine, would never reach the page, and pages skip redrawing
+what their sources already hold, so handing it over again later would not help either.
 """
 from __future__ import annotations
 
@@ -47,6 +48,7 @@ class SessionStream:
         self._on_clear: list[Callable[[], None]] = []
         self._on_poll: list[Callable[[], None]] = []
         self._callback = None
+        self.shown = True  # False while a browser has the document but has not shown it yet
 
     def on_snapshot(self, listener: Callable[[Any], None]) -> None:
         self._on_snapshot.append(listener)
@@ -62,13 +64,14 @@ class SessionStream:
     def on_poll(self, listener: Callable[[], None]) -> None:
         self._on_poll.append(listener)
 
-    def resend(self) -> None:
-        """Hand the newest snapshot and the whole history over again at the next poll."""
-        self.version = 0
-        self._generation = None  # the page clears its curves and gets every row
-        self._rows_handed = float("-inf")
+    def show(self) -> None:
+        """The browser shows the page: draw from now on, at once."""
+        self.shown = True
+        self.poll()
 
     def poll(self) -> None:
+        if not self.shown:
+            return
         news = self.trainer.mailbox.newer_than(self.version)
         if news is not None:
             self.version, self.snapshot = news
@@ -102,7 +105,8 @@ class SessionStream:
             document = pn.state.curdoc
             if document is not None and document.session_context is not None:
                 pn.state.on_session_destroyed(lambda _context: self.stop())
-                pn.state.onload(self.resend)
+                self.shown = False
+                pn.state.onload(self.show)
                 # A closed tab frees its training at once: Bokeh ends the session only seconds later.
                 document.on_event(ConnectionLost, lambda _event: self.stop())
 
