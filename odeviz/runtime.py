@@ -52,8 +52,24 @@ def configure_session() -> None:
     # Inline resources: a notebook then renders offline. Toasts only when served: in a notebook
     # their script would come from a CDN, and the page's own alert shows every message anyway.
     pn.extension(notifications=served, inline=True)
-    if not served:
+    if served:
+        pn.state.on_session_destroyed(_forget_session_views)
+    else:
         _serve_notebook_css_locally()
+
+
+def _forget_session_views(context) -> None:
+    """Drop what Panel's registry of rendered views still holds of a closed session.
+
+    Panel 1.9 leaves a served session's toast area there when the session ends (measured: one per
+    closed tab, each holding its Document, the area and their callbacks for the life of the server).
+    """
+    import panel as pn
+
+    document = context._document  # the session's (Bokeh's context has no public accessor for it)
+    for ref, (_viewable, _root, view_document, _comm) in list(pn.state._views.items()):
+        if view_document is document:
+            pn.state._views.pop(ref, None)
 
 
 def _serve_notebook_css_locally() -> None:

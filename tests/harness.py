@@ -143,7 +143,8 @@ class LightClient:
             # What a browser says once it shows the page: Panel sends held updates only after it.
             self.session.document.callbacks.send_event(DocumentReady())
             source = self.session.document.get_model_by_name(self.PICTURE_SOURCE)
-            source.on_change("data", lambda _attr, _old, _new: self._count())
+            if source is not None:  # the classifier page's
+                source.on_change("data", lambda _attr, _old, _new: self._count())
             if train:
                 _press_train(self.session)
         except BaseException as error:  # told to the caller

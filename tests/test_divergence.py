@@ -41,6 +41,7 @@ def test_learning_rate_10_rolls_back_and_training_can_continue(make_experiment, 
     experiment.step(25)
     assert trainer.wait_idle(120) and trainer.message == "" and trainer.iteration == 25
     level = float(np.median(_losses(trainer)[-5:]))
+    worst = float(np.max(_losses(trainer)[-10:]))  # a minibatch's loss varies about the level
 
     experiment.learning_rate = 10.0  # the top of its bounds
     experiment.step(100)
@@ -55,7 +56,7 @@ def test_learning_rate_10_rolls_back_and_training_can_continue(make_experiment, 
     experiment.step(30)
     assert trainer.wait_idle(120) and trainer.message == "" and trainer.iteration == count + 30
     after = _losses(trainer, count)
-    assert after[0] < 1.5 * abs(level) + 0.05, (after[0], level)  # the weights from before the spike
+    assert after[0] < 1.5 * abs(worst) + 0.05, (after[0], level, worst)  # the weights from before the spike
     assert np.mean(after[-5:]) < after[0]  # and they learn again
 
 

@@ -1,0 +1,42 @@
+"""A closed session leaves nothing of itself in the server process: a real in-process Panel server
+serving a page as ``odeviz serve`` does, Bokeh's own client opening and closing sessions of it."""
+from __future__ import annotations
+
+import gc
+import time
+
+import panel as pn
+from bokeh.document import Document
+from harness import LightClient, free_port
+
+from odeviz.cli.serve import _page_factory
+from odeviz.views import ContinuityPage
+
+SESSIONS = 3
+
+
+def closed_documents() -> list[Document]:
+    gc.collect()
+    return [o for o in gc.get_objects() if isinstance(o, Document) and o.session_context is None and o is not pn.state.curdoc]
+
+
+def test_closed_sessions_leave_no_document_and_no_view_behind():
+    port = free_port()
+    server = pn.serve({"continuity": _page_factory(ContinuityPage)}, port=port, address="127.0.0.1", show=False,
+                      threaded=True, check_unused_sessions_milliseconds=200, unused_session_lifetime_milliseconds=500,
+                      websocket_origin=[f"127.0.0.1:{port}"])
+    try:
+        before = len(closed_documents())
+        for _ in range(SESSIONS):
+            client = LightClient(f"http://127.0.0.1:{port}/continuity", train=False)
+            client.close()
+        del client  # its own copy of the document
+        deadline = time.monotonic() + 30
+        while pn.state.session_info["live"] and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(1.0)
+        leftover = [view for view in pn.state._views.values() if view[2].session_context is None]
+        assert leftover == [], [type(view[0]).__name__ for view in leftover]
+        assert len(closed_documents()) - before == 0
+    finally:
+        server.stop()
