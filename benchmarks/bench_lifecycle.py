@@ -2,7 +2,9 @@
 class leaves behind. For each page in turn: one session to warm up (imports, caches, first-use
 allocations), then ``--cycles`` sessions, each opened in a new tab, trained until an iteration shows,
 and closed. Reported per page: seconds per cycle, the server's threads and RSS after the warm-up and
-after the cycles (once the closed sessions have ended), and the RSS growth per cycle. The machine may
+after the cycles (once the closed sessions have ended), the RSS growth per cycle, the RSS after each
+cycle and the growth per cycle over the second half (a leak keeps growing there; heap the allocator
+made once, in the first sessions, does not). The machine may
 be shared: the report carries the load averages.
 
     PYTHONPATH=. python benchmarks/bench_lifecycle.py [--cycles 30] [--pages continuity,cnf]
@@ -18,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # the browser harness lives with the tests
 
-from harness import free_port, launch_chromium, open_train_close, running, settled  # noqa: E402
+from harness import free_port, launch_chromium, open_train_close, running, settled, threads_and_rss  # noqa: E402
 
 from odeviz.views import PAGES  # noqa: E402
 
@@ -40,16 +42,22 @@ def main() -> None:
         for slug in args.pages.split(","):
             open_train_close(browser, base + slug)
             threads_before, rss_before = settled(base.pid)
-            start = time.perf_counter()
+            start, rss_each = time.perf_counter(), []
             for _ in range(args.cycles):
                 open_train_close(browser, base + slug)
+                rss_each.append(threads_and_rss(base.pid)[1])  # at once (the closed session may still end)
             seconds = time.perf_counter() - start
             threads_after, rss_after = settled(base.pid, threads_before)
+            half = len(rss_each) // 2
             report["pages"][slug] = {
                 "seconds_per_cycle": round(seconds / args.cycles, 2),
                 "threads_before": threads_before, "threads_after": threads_after,
                 "rss_before_mb": round(rss_before / MB), "rss_after_mb": round(rss_after / MB),
                 "rss_growth_mb_per_cycle": round((rss_after - rss_before) / MB / args.cycles, 2),
+                # A leak grows at every cycle; heap the allocator keeps once made shows in the first ones only.
+                "rss_mb_after_each_cycle": [round(rss / MB) for rss in rss_each],
+                "rss_growth_mb_per_cycle_second_half": round((rss_each[-1] - rss_each[half - 1]) / MB / (len(rss_each) - half), 2)
+                if half else None,
             }
             print(slug, report["pages"][slug], file=sys.stderr, flush=True)
         browser.close()

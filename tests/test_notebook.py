@@ -26,9 +26,7 @@ def test_every_notebook_is_checked():
     assert sorted(path.stem for path in (ROOT / "apps").glob("*.ipynb")) == sorted(EXPECTED)
 
 
-@pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.xfail(
-    reason="known open defect (failing since before this session): the notebook's short Table 1 run leaves the "
-           "ODE-Net near chance on a loaded machine", strict=False)) if name == "table1" else name for name in sorted(EXPECTED)])
+@pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_notebook_runs_headless(name):
     from jupyter_client.kernelspec import KernelSpecManager
 

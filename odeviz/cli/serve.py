@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from ..runtime import DATA_ROOT_VARIABLE
+from ..runtime import DATA_ROOT_VARIABLE, share_heap_between_threads
 from .common import EXIT_OK, UsageError
 
 DEFAULT_SLOTS_PER_WORKER = 2  # experiments training at once on each Dask worker
@@ -107,6 +107,7 @@ def _serve(args: argparse.Namespace) -> int:
         raise UsageError(f"--max-sessions must be at least 1, not {args.max_sessions}")
     _check_placement(args)
     _offer_data_root(args.data_root)
+    share_heap_between_threads()  # before any session's thread
 
     import panel as pn
 
