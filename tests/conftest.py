@@ -56,16 +56,10 @@ def chromium():
         browser.close()
 
 
-# The longest browser tests (~4 and ~3 minutes), in a group of their own beside the others.
-LONG_BROWSER_MODULES = {"test_lifecycle_browser.py", "test_cnf_browser.py"}
-
-
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items):
-    # Under pytest-xdist (`--dist loadgroup`), browser tests run in turn in two groups, one Chromium
-    # each: the suite mostly waits on pages and servers (about one core busy on average), and one
-    # group alone was its critical path.
+    # Under pytest-xdist (`--dist loadgroup`), every browser test goes to the same worker, in turn
+    # (two browser groups side by side made the suite slower here: 24.3 min against ~21).
     for item in items:
         if item.get_closest_marker("browser") or "chromium" in getattr(item, "fixturenames", ()):
-            long = Path(str(item.fspath)).name in LONG_BROWSER_MODULES
-            item.add_marker(pytest.mark.xdist_group("browser-long" if long else "browser"))
+            item.add_marker(pytest.mark.xdist_group("browser"))
