@@ -73,8 +73,9 @@ def test_the_lesson_walks_end_to_end(chromium):
         assert page.locator(".odeviz-lesson-back button").is_disabled()
         next_button = page.locator(".odeviz-lesson-next button")
         for step in range(2, 10):
-            # The step's URL is replaced in place: no navigation to wait for (the text below is the check).
-            next_button.click(no_wait_after=True)
+            # Next loads the step's URL: the click waits for that page to load (slow on a loaded machine;
+            # without that wait, a clean-clone run logged 17 failed resource loads on the way).
+            next_button.click(timeout=120_000)
             where.get_by_text(f"Step {step} of 9").wait_for(timeout=60_000)
             if step == 3:  # the crossing trajectories: the page is there with the step's settings
                 page.wait_for_selector("text=Train", timeout=60_000)
@@ -87,7 +88,7 @@ def test_the_lesson_walks_end_to_end(chromium):
         where.get_by_text("Latent ODEs").wait_for(timeout=10_000)
         page.locator(".odeviz-lesson-text").get_by_text("irregularly sampled").wait_for(timeout=10_000)
         assert page.locator(".odeviz-lesson-link").count() == 0  # a step of text only: no page, no link
-        page.locator(".odeviz-lesson-back button").click(no_wait_after=True)
+        page.locator(".odeviz-lesson-back button").click(timeout=120_000)
         where.get_by_text("Step 8 of 9").wait_for(timeout=60_000)
         page.wait_for_selector("text=Continuous normalizing flows", timeout=60_000)
 
