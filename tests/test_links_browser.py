@@ -43,6 +43,13 @@ def test_a_link_opens_trained_with_its_knobs_and_follows_them(url, chromium):
     page.keyboard.press("ArrowRight")
     page.wait_for_function("() => window.location.search.includes('depth=3')", timeout=30_000)
     assert "target=reflection" in page.url
+
+    # Copy link puts the page's link, with the knobs as they are now, on the clipboard and says so.
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.get_by_role("button", name="Copy link").click()
+    page.wait_for_selector("button:text-is('Link copied')", timeout=10_000)
+    assert page.evaluate("navigator.clipboard.readText()") == page.url
+    page.wait_for_selector("button:text-is('Copy link')", timeout=10_000)  # and reads as before again
     page.screenshot(path=str(ARTIFACTS / "continuity-link.png"))
     assert not chromium.errors, chromium.errors
 

@@ -20,13 +20,19 @@ def closed_documents() -> list[Document]:
     return [o for o in gc.get_objects() if isinstance(o, Document) and o.session_context is None and o is not pn.state.curdoc]
 
 
+def panel_objects() -> int:
+    """Live Panel components (widgets, panes, layouts) in this process."""
+    gc.collect()
+    return sum(isinstance(o, pn.viewable.Viewable) for o in gc.get_objects())
+
+
 def test_closed_sessions_leave_no_document_and_no_view_behind():
     port = free_port()
     server = pn.serve({"continuity": _page_factory(ContinuityPage)}, port=port, address="127.0.0.1", show=False,
                       threaded=True, check_unused_sessions_milliseconds=200, unused_session_lifetime_milliseconds=500,
                       websocket_origin=[f"127.0.0.1:{port}"])
     try:
-        before, views_before = len(closed_documents()), set(pn.state._views)  # other tests' pages, in notebook documents
+        before, views_before, components_before = len(closed_documents()), set(pn.state._views), panel_objects()  # other tests' pages, in notebook documents
         for _ in range(SESSIONS):
             client = LightClient(f"http://127.0.0.1:{port}/continuity", train=False)
             client.close()
@@ -38,5 +44,7 @@ def test_closed_sessions_leave_no_document_and_no_view_behind():
         leftover = [view for ref, view in pn.state._views.items() if ref not in views_before]
         assert leftover == [], [type(view[0]).__name__ for view in leftover]
         assert len(closed_documents()) <= before
+        # Nothing of a page outlives its session (each used to leave its "Copy link" button behind).
+        assert panel_objects() <= components_before
     finally:
         server.stop()

@@ -22,7 +22,7 @@ TRAINED = "trained"  # the link's flag: open on a shipped trained model
 COPY_LINK_JS = """
 const link = window.location.href;
 if (navigator.clipboard && window.isSecureContext) {
-  navigator.clipboard.writeText(link).then(() => { button.label = 'Link copied'; setTimeout(() => { button.label = 'Copy link'; }, 1500); });
+  navigator.clipboard.writeText(link).then(() => { source.label = 'Link copied'; setTimeout(() => { source.label = 'Copy link'; }, 1500); });
 } else {
   window.prompt('Copy this link:', link);
 }
@@ -82,7 +82,9 @@ def follow_in_url(experiment, link):
 
 def copy_link_button() -> pn.widgets.Button:
     button = pn.widgets.Button(label="Copy link", color="light", width=90, css_classes=["odeviz-copy-link"])
-    button.js_on_click(args={"button": button}, code=COPY_LINK_JS)
+    # The button is the callback's ``source``: passing it in ``args`` too would keep every session's
+    # button alive (Panel's callback registry is keyed weakly by the button, and its value holds the args).
+    button.js_on_click(code=COPY_LINK_JS)
     return button
 
 
