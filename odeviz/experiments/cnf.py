@@ -267,9 +267,10 @@ class CNFExperiment(Experiment):
 
     def _density_frames(self, token: CancelToken) -> dict:
         """The heavy pictures: log-density grids at every frame fraction, the planar density, held-out NLLs.
-        Recomputed when the weights or solver changed; while training, only once the last computation (or
-        the press of Train, whose paused model's grids stand until then) is HEAVY_PERIOD s old and its
-        cost, scaled to the number of cells, is at most DISPLAY_SHARE of the time since."""
+        Recomputed when the weights or solver changed; while training, only once the last computation is
+        HEAVY_PERIOD s old and its cost, scaled to the number of cells, is at most DISPLAY_SHARE of the
+        time since. The first grids after Train come HEAVY_PERIOD s in, whatever the paused grids cost:
+        whoever pressed Train is watching for the density to move (spaced by cost, 20 s and more here)."""
         training = self.trainer.training
         cells = GRID_TRAINING if training else GRID_IDLE
         solver = self.display_solver()
@@ -285,7 +286,7 @@ class CNFExperiment(Experiment):
         self._grids_owed = False
         if cached is not None and cached["settings"] == settings:
             if training and not cached["while_training"]:
-                cached.update(when=time.monotonic(), while_training=True)
+                cached.update(when=time.monotonic(), while_training=True, cost=0.0)
             fresh = cached["version"] == self.weights_version and (training or cached["cells"] == cells)
             # The cost per cell: the grids while training have fewer cells than the paused ones before them.
             expected = cached["cost"] * (cells / cached["cells"]) ** 2
