@@ -71,8 +71,23 @@ def configure_session() -> None:
     pn.extension(notifications=served, inline=True)
     if served:
         pn.state.on_session_destroyed(_forget_session_views)
+        _serve_session_css_locally(pn.state.curdoc)
     else:
         _serve_notebook_css_locally()
+
+
+def _serve_session_css_locally(document) -> None:
+    """Name the server's own copy of Panel's stylesheets in the session's document from its start.
+
+    Panel names it only when it renders the session's HTML page, after the page is built; a
+    component's stylesheet patched before then, or in an update sent by a callback of the document
+    at the wrong moment, names the CDN instead, which fails offline (seen on a lesson's step that
+    came after seven others: a dozen stylesheets of the CNF page from cdn.holoviz.org).
+    """
+    import panel as pn
+    from panel.io.resources import LOCAL_DIST
+
+    document.template_variables.setdefault("dist_url", f"{pn.state.rel_path}/{LOCAL_DIST}" if pn.state.rel_path else LOCAL_DIST)
 
 
 def _forget_session_views(context) -> None:

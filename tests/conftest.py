@@ -3,13 +3,14 @@ a Chromium page that records every console and page error."""
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 import torch
 
-from harness import CHROMIUM, launch_chromium
+from harness import CHROMIUM, free_port, launch_chromium, running
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -52,8 +53,21 @@ def chromium():
         errors: list[str] = []
         page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
         page.on("pageerror", lambda error: errors.append(str(error)))
+        # Which request failed (the console says only "Failed to load resource" and why).
+        page.on("requestfailed", lambda request: errors.append(f"request failed: {request.url} ({request.failure})"))
         yield SimpleNamespace(page=page, errors=errors)
         browser.close()
+
+
+@pytest.fixture(scope="session")
+def odeviz_server():
+    """The base URL of one ``odeviz serve`` (every page, the index, the lesson), shared by the browser
+    tests that need no server of their own: each page's session starts and ends with its tab, and a
+    server started once saves each test its start and its first, cold page."""
+    port = free_port()
+    with running([sys.executable, "-m", "odeviz", "serve", "--port", str(port)], f"http://127.0.0.1:{port}/",
+                 timeout=180) as base:
+        yield base
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups

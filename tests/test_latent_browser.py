@@ -1,7 +1,7 @@
 """The latent ODE page in a real browser: panel serve + Debian's Chromium via Playwright."""
 import pytest
 
-from harness import REPO, SOURCE_COLUMN_JS, served, wait_for_first_picture
+from harness import REPO, SOURCE_COLUMN_JS, wait_for_first_picture
 
 pytestmark = pytest.mark.browser
 ARTIFACTS = REPO / "test-artifacts"
@@ -21,41 +21,41 @@ def column(page, name, key):
     return page.evaluate(SOURCE_COLUMN_JS, [name, key])
 
 
-def test_latent_page_trains_and_a_tap_moves_the_prediction(chromium):
+def test_latent_page_trains_and_a_tap_moves_the_prediction(odeviz_server, chromium):
     ARTIFACTS.mkdir(exist_ok=True)
     page = chromium.page
-    with served("apps/latent.py") as url:
-        page.goto(url)
-        wait_for_first_picture(page, timeout=90_000)
-        page.wait_for_function(  # the page appears at once and fills in with the first picture
-            "([name]) => Bokeh.documents.some(d => { const s = d.get_model_by_name(name); return s && s.data.x.length; })",
-            arg=["series-extrapolation"], timeout=90_000,
-        )
-        extrapolation = column(page, "series-extrapolation", "x")
-        assert len(extrapolation) > 50 and len(column(page, "series-observations", "x")) == 30
+    url = odeviz_server + "latent"
+    page.goto(url)
+    wait_for_first_picture(page, timeout=90_000)
+    page.wait_for_function(  # the page appears at once and fills in with the first picture
+        "([name]) => Bokeh.documents.some(d => { const s = d.get_model_by_name(name); return s && s.data.x.length; })",
+        arg=["series-extrapolation"], timeout=90_000,
+    )
+    extrapolation = column(page, "series-extrapolation", "x")
+    assert len(extrapolation) > 50 and len(column(page, "series-observations", "x")) == 30
 
-        page.get_by_role("button", name="Train", exact=True).click()
-        page.wait_for_function(CHANGED_JS, arg=["series-extrapolation", "x", extrapolation], timeout=60_000)
-        page.wait_for_function("() => Bokeh.documents[0].get_model_by_name('history').data.iteration.length >= 5",
-                               timeout=120_000)
-        page.get_by_role("button", name="Pause").click()
-        page.wait_for_selector("button:text-is('Train')", timeout=10_000)
-        page.wait_for_timeout(1000)  # the picture on pausing
+    page.get_by_role("button", name="Train", exact=True).click()
+    page.wait_for_function(CHANGED_JS, arg=["series-extrapolation", "x", extrapolation], timeout=60_000)
+    page.wait_for_function("() => Bokeh.documents[0].get_model_by_name('history').data.iteration.length >= 5",
+                           timeout=120_000)
+    page.get_by_role("button", name="Pause").click()
+    page.wait_for_selector("button:text-is('Train')", timeout=10_000)
+    page.wait_for_timeout(1000)  # the picture on pausing
 
-        # Tap off the curve, near its start: a new observation, and the prediction moves at once.
-        truth_x, truth_y = column(page, "series-truth", "x"), column(page, "series-truth", "y")
-        before = column(page, "series-extrapolation", "x")
-        target = [truth_x[3] + 1.0, truth_y[3] + 1.0]
-        screen_x, screen_y = page.evaluate(SCREEN_POINT_JS, target)
-        page.mouse.click(screen_x, screen_y)
-        page.wait_for_function("() => Bokeh.documents[0].get_model_by_name('series-observations').data.x.length === 31",
-                               timeout=15_000)
-        page.wait_for_function(CHANGED_JS, arg=["series-extrapolation", "x", before], timeout=15_000)
-        page.wait_for_function("() => Bokeh.documents[0].get_model_by_name('series-plot').title.text"
-                               ".endsWith('31 observations, edited')", timeout=10_000)
-        page.screenshot(path=str(ARTIFACTS / "latent.png"), full_page=True)
+    # Tap off the curve, near its start: a new observation, and the prediction moves at once.
+    truth_x, truth_y = column(page, "series-truth", "x"), column(page, "series-truth", "y")
+    before = column(page, "series-extrapolation", "x")
+    target = [truth_x[3] + 1.0, truth_y[3] + 1.0]
+    screen_x, screen_y = page.evaluate(SCREEN_POINT_JS, target)
+    page.mouse.click(screen_x, screen_y)
+    page.wait_for_function("() => Bokeh.documents[0].get_model_by_name('series-observations').data.x.length === 31",
+                           timeout=15_000)
+    page.wait_for_function(CHANGED_JS, arg=["series-extrapolation", "x", before], timeout=15_000)
+    page.wait_for_function("() => Bokeh.documents[0].get_model_by_name('series-plot').title.text"
+                           ".endsWith('31 observations, edited')", timeout=10_000)
+    page.screenshot(path=str(ARTIFACTS / "latent.png"), full_page=True)
 
-        page.mouse.click(*page.evaluate(SCREEN_POINT_JS, target))  # on the new observation (the frame may have moved)
-        page.wait_for_function("() => Bokeh.documents[0].get_model_by_name('series-observations').data.x.length === 30",
-                               timeout=15_000)
+    page.mouse.click(*page.evaluate(SCREEN_POINT_JS, target))  # on the new observation (the frame may have moved)
+    page.wait_for_function("() => Bokeh.documents[0].get_model_by_name('series-observations').data.x.length === 30",
+                           timeout=15_000)
     assert chromium.errors == [], f"browser console errors: {chromium.errors}"

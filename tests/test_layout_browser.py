@@ -2,20 +2,13 @@
 when Train is pressed, Space training it; a screenshot of each goes to assets/ for the README."""
 import pytest
 
-from harness import REPO, free_port, running, wait_for_first_picture
+from harness import REPO, wait_for_first_picture
 
 pytestmark = pytest.mark.browser
 SLUGS = ("continuity", "classifier", "figure3", "table1", "cnf")
 # The plots each page is about: the first ones of its grid (Table 1: the table and its curves).
 ABOUT = {"continuity": 6, "classifier": 5, "figure3": 3, "table1": 3, "cnf": 2}
 VIEWPORT = {"width": 1280, "height": 720}
-
-
-@pytest.fixture(scope="module")
-def server():
-    port = free_port()
-    with running(["python", "-m", "odeviz", "serve", "--port", str(port)], f"http://127.0.0.1:{port}/") as url:
-        yield url
 
 
 def boxes(page) -> list[dict]:
@@ -26,12 +19,12 @@ def boxes(page) -> list[dict]:
 
 
 @pytest.mark.parametrize("slug", SLUGS)
-def test_page_fits_a_projector_and_stays_put_when_training(server, chromium, slug):
+def test_page_fits_a_projector_and_stays_put_when_training(odeviz_server, chromium, slug):
     page = chromium.page
     failed: list[str] = []
     page.on("requestfailed", lambda request: failed.append(request.url))
     page.set_viewport_size(VIEWPORT)
-    page.goto(server + slug)
+    page.goto(odeviz_server + slug)
     wait_for_first_picture(page, timeout=600_000)
     page.wait_for_timeout(1500)  # the first picture drawn
     before = boxes(page)

@@ -10,7 +10,7 @@ from harness import free_port, open_train_close, running, settled
 from odeviz.views import PAGES
 
 pytestmark = pytest.mark.browser
-ROUNDS = 2  # after the first (imports, caches, first-use allocations): each a session of every page
+ROUNDS = 1  # after the first (imports, caches, first-use allocations): each a session of every page
 MAX_GROWTH_BYTES = 50 * 2**20
 
 
