@@ -11,6 +11,7 @@ from ..experiments.latent_table2 import Table2Run
 from .controls import knob_widget, log_slider, reporting_errors
 from .help import explained
 from .latent_plots import LatentFigures, table2_html, tapped
+from .layout import fill_cell, plot_grid
 from .page import ExperimentPage, plot, solver_widgets
 
 INTRO = """
@@ -22,7 +23,7 @@ retraining. *Measure Table 2* trains fresh models at 30, 50 and 100 observations
 """
 ROWS_PERIOD = 0.5
 TABLE2_ITERATIONS = 1000
-TABLE2_STYLE = "td, th {padding: 2px 8px; border-bottom: 1px solid #ddd}"
+TABLE2_STYLE = "table {font-size: 12px} td, th {padding: 2px 6px; border-bottom: 1px solid #ddd}"
 
 
 class LatentPage(ExperimentPage):
@@ -39,7 +40,8 @@ class LatentPage(ExperimentPage):
         self.table2_button = pn.widgets.Button(label="Measure Table 2", variant="outline", width=150)
         self.table2_button.on_click(reporting_errors(lambda _event: self._toggle_table2(), self.experiment))
         self.table2_status = pn.pane.HTML("", css_classes=["odeviz-table2-status"], width=260)
-        self.table2 = pn.pane.HTML(table2_html([]), css_classes=["odeviz-table2"], width=440, stylesheets=[TABLE2_STYLE])
+        self.table2 = pn.pane.HTML(table2_html([]), css_classes=["odeviz-table2"], sizing_mode="stretch_width",
+                                   stylesheets=[TABLE2_STYLE])
         self.series_slider = pn.widgets.IntSlider.from_param(self.experiment.param.series, label="Test series",
                                                              end=1, throttled=True)
         self.figures.figures["series"].on_event(Tap, reporting_errors(self._tap, self.experiment))
@@ -64,9 +66,11 @@ class LatentPage(ExperimentPage):
 
     def plots(self) -> list:
         figures = self.figures.figures
-        table = pn.Column(pn.Row(self.table2_button, self.table2_status), self.table2, margin=(0, 4))
-        side = pn.Column(plot(figures["latent"]), table)
-        return [pn.FlexBox(plot(figures["series"]), side, *(plot(figures[name]) for name in ("rmse", "loss", "nfe")))]
+        table = fill_cell(pn.Row(self.table2_button, self.table2_status), self.table2)
+        # The series, the page's subject, two rows tall (its plane at one scale on both axes wants a
+        # squarer cell than a row gives); beside it z(t), the Table 2 grid and the curves it sums up.
+        return [plot_grid(plot(figures["series"]), plot(figures["latent"]), table,
+                          *(plot(figures[name]) for name in ("rmse", "loss", "nfe")), tall={0: 2})]
 
     def describe_loss(self, last: dict) -> str:
         return (f"ELBO {last['elbo']:.1f} (KL {last['kl']:.2f}) · test RMSE latent ODE <b>{last['rmse_ode']:.3f}</b>, "

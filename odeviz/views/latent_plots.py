@@ -6,7 +6,7 @@ dimension is drawn as x₁ against t instead. Many posterior samples are one lin
 from __future__ import annotations
 
 import numpy as np
-from bokeh.models import Range1d, Span
+from bokeh.models import DataRange1d, Span
 
 from ..experiments.latent import LatentSnapshot
 from ..experiments.latent_table2 import PAPER_TABLE2
@@ -16,7 +16,6 @@ from .figures import BACKWARD_COLOR, ODE_COLOR, RESNET_COLOR, TARGET_COLOR, nfe_
 RNN_COLOR = RESNET_COLOR
 HISTORY_COLUMNS = ("iteration", "loss", "elbo", "kl", "rmse_ode", "rmse_rnn", "nfe_forward", "nfe_backward")
 REMOVE_RADIUS = 0.04  # of the curve's extent: a tap this close to an observation removes it
-SERIES_SIZE = 360
 
 
 # ---- pure: snapshot -> columns ---------------------------------------------------------------
@@ -140,27 +139,27 @@ class LatentFigures(figures.HistoryPlots):
             self.figures[name].x_range = self.figures["loss"].x_range
 
     def _series(self):
-        fig = figures.figure("Test series", "x₁", "x₂", x_range=Range1d(-10, 10), y_range=Range1d(-10, 10),
-                             name="series-plot")
-        fig.frame_width = fig.frame_height = SERIES_SIZE
-        fig.line("x", "y", source=self.series["truth"], color="#bbbbbb", line_width=6, alpha=0.6, legend_label="true curve")
+        # The plane at one scale on both axes, whatever the cell's shape (a spiral stays a spiral), fitted
+        # to the true curve and the observations: not to predictions, which may fly off while training.
+        fig = figures.figure("Test series", "x₁", "x₂", x_range=DataRange1d(), y_range=DataRange1d(),
+                             match_aspect=True, name="series-plot")
+        truth = fig.line("x", "y", source=self.series["truth"], color="#bbbbbb", line_width=6, alpha=0.6,
+                         legend_label="true curve")
         fig.line("x", "y", source=self.series["samples"], color=ODE_COLOR, alpha=0.2, line_width=1,
                  legend_label="posterior samples")
         fig.line("x", "y", source=self.series["reconstruction"], color=ODE_COLOR, line_width=2.5,
-                 legend_label="latent ODE: reconstruction")
+                 legend_label="ODE reconstruction")
         fig.line("x", "y", source=self.series["extrapolation"], color=BACKWARD_COLOR, line_width=2.5,
-                 legend_label="latent ODE: extrapolation")
+                 legend_label="ODE extrapolation")
         rnn = fig.line("x", "y", source=self.series["rnn"], color=RNN_COLOR, line_width=1.5, line_dash="dashed",
                        legend_label="RNN prediction")
         fig.scatter("x", "y", source=self.series["rnn"], color=RNN_COLOR, size=4)
         observed = fig.scatter("x", "y", source=self.series["observations"], size=7, color=TARGET_COLOR, alpha=0.8,
-                               legend_label="observations (tap to add / remove)")
+                               legend_label="observations (tap)")
+        fig.x_range.renderers = fig.y_range.renderers = [truth, observed]
         figures.hover(fig, [observed], [("observation", "@index"), ("t", "@t{0.00}"), ("x", "(@x{0.00}, @y{0.00})")])
         figures.hover(fig, [rnn], [("t", "@t{0.00}"), ("RNN", "(@x{0.00}, @y{0.00})")])
-        figures.style_legend(fig)
-        legend = fig.legend[0]
-        legend.orientation, legend.ncols = "horizontal", 2
-        fig.add_layout(legend, "below")  # off the data: taps land on the plot, not on the legend
+        figures.style_legend(fig, "below")  # off the data: taps land on the plot, not on the legend
         return fig
 
     def _latent(self):
@@ -202,22 +201,14 @@ class LatentFigures(figures.HistoryPlots):
         figures.refill(self.latent, latent["latent"])
         figures.refill(self.evaluations, latent["evaluations"])
         self.window_end.location = snapshot.observed_until
-        self._frame(snapshot)
+        self._label_axes(snapshot)
         for name, title in titles(snapshot).items():
             if self.figures[name].title.text != title:
                 self.figures[name].title.text = title
 
-    def _frame(self, snapshot: LatentSnapshot) -> None:
-        """A square around the true curve and the observations, changed only when they move out of it."""
-        horizontal, vertical = plane(snapshot.curve_t, snapshot.curve_x)
-        obs_h, obs_v = plane(snapshot.obs_t, snapshot.obs_x)
-        low = min(horizontal.min(), obs_h.min()), min(vertical.min(), obs_v.min())
-        high = max(horizontal.max(), obs_h.max()), max(vertical.max(), obs_v.max())
-        half = 0.6 * max(high[0] - low[0], high[1] - low[1], 1e-6)
-        fig = self.figures["series"]
-        for axis, centre in ((fig.x_range, (low[0] + high[0]) / 2), (fig.y_range, (low[1] + high[1]) / 2)):
-            start, end = round(centre - half, 1), round(centre + half, 1)
-            if (axis.start, axis.end) != (start, end):
-                axis.update(start=start, end=end)
+    def _label_axes(self, snapshot: LatentSnapshot) -> None:
+        """A series of one coordinate is drawn against time: its axes then keep scales of their own."""
         if snapshot.curve_x.shape[1] == 1:
+            fig = self.figures["series"]
+            fig.match_aspect = False
             fig.xaxis.axis_label, fig.yaxis.axis_label = "time t", "x₁"

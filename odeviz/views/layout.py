@@ -43,11 +43,14 @@ SIDEBAR_CSS = """
 """
 
 
-def plot_grid(*cells, columns: int = 3, span: dict[int, int] | None = None) -> pn.Column:
+def plot_grid(*cells, columns: int = 3, span: dict[int, int] | None = None, tall: dict[int, int] | None = None) -> pn.Column:
     """``cells`` (plots, or columns holding a plot) in a grid of ``columns`` equal columns whose rows
-    share the window's height; ``span`` maps a cell's index to the number of columns it takes."""
+    share the window's height; ``span`` maps a cell's index to the number of columns it takes, ``tall``
+    to the number of rows."""
     for index, columns_taken in (span or {}).items():
         cells[index].styles = {**cells[index].styles, "grid-column": f"span {columns_taken}"}
+    for index, rows_taken in (tall or {}).items():
+        cells[index].styles = {**cells[index].styles, "grid-row": f"span {rows_taken}"}
     return pn.Column(*cells, sizing_mode="stretch_width", stylesheets=[GRID_CSS],
                      styles={"--odeviz-columns": str(columns)}, css_classes=["odeviz-grid"])
 
