@@ -2,10 +2,13 @@
 import numpy as np
 import panel as pn
 import pytest
+from bokeh.document import Document
 from bokeh.models import ColumnDataSource
+from panel.io.model import diff
 
 from odeviz.experiments import ContinuityExperiment
-from odeviz.views import PAGES, ContinuityPage
+from odeviz.views import PAGES, CNFPage, ContinuityPage
+from odeviz.views.streaming import JUPYTER_IOPUB_MESSAGES_PER_SECOND, NOTEBOOK_POLL_PERIOD_MS
 from odeviz.views.continuity_plots import arrow_columns, nearest_input, nearest_trajectory, trajectory_columns
 
 
@@ -164,5 +167,27 @@ def test_blow_up_shows_the_reason_and_keeps_the_session():
         page.stream.poll()
         assert not page.controls.alert.visible
         assert np.isfinite(page.figures.sources["ode"].data["h"]).all()
+    finally:
+        page.stream.stop()
+
+
+@pytest.mark.parametrize("page_class", [ContinuityPage, CNFPage])  # the pages sending the most arrays a frame
+def test_a_notebook_page_stays_under_the_jupyter_servers_message_rate(page_class):
+    """In a notebook a frame of a page is 3 comm messages plus 2 per array it sends, and the Jupyter
+    server drops IOPub messages beyond its rate limit mid-frame (the page then stops updating)."""
+    page = page_class()
+    try:
+        assert page.experiment.trainer.wait_idle(300)
+        document = Document()
+        document.add_root(pn.panel(page).get_root(document))
+        page.stream.poll()
+        page.experiment.step(2)
+        assert page.experiment.trainer.wait_idle(300)
+        document.hold("combine")
+        page.stream.poll()  # one frame: what a notebook's comm carries for it
+        frame = diff(document)
+        assert frame is not None and frame.buffers
+        messages_per_second = (3 + 2 * len(frame.buffers)) * 1000 / NOTEBOOK_POLL_PERIOD_MS
+        assert messages_per_second <= 0.8 * JUPYTER_IOPUB_MESSAGES_PER_SECOND, (len(frame.buffers), messages_per_second)
     finally:
         page.stream.stop()

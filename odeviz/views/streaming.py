@@ -1,6 +1,6 @@
-"""From a trainer to the browser: a session periodic callback (~10 Hz, on the session's own event
-loop, never on the training thread) hands the newest snapshot and the new history rows to the
-page, which writes them into its Bokeh sources. Frames the page is too slow for are dropped.
+"""From a trainer to the browser: a session periodic callback (~10 Hz served, 2.5 Hz in a notebook;
+on the session's own event loop, never on the training thread) hands the newest snapshot and the new
+history rows to the page, which writes them into its Bokeh sources. Frames the page is too slow for are dropped.
 
 In a served session the stream draws nothing until the browser has shown the page: Panel drops
 the changes made under ``pn.io.hold`` between the browser pulling the document and reporting it
@@ -21,6 +21,13 @@ from panel.io.callbacks import PeriodicCallback
 from ..experiments import Experiment
 
 POLL_PERIOD_MS = 100  # ~10 Hz: as fast as a person follows a moving picture, cheap for the server
+# In a notebook every Bokeh message goes as 3 comm messages plus 2 per array (Panel's protocol: a
+# frame of the CNF page is ~260, of the continuity page ~125), and the Jupyter server drops every
+# IOPub message beyond 1000 a second over 3 s, mid-frame: the browser's Bokeh then fails ("Expected
+# binary fragment but received text fragment") and the page stops updating. 2.5 frames a second
+# keeps every page well under that.
+NOTEBOOK_POLL_PERIOD_MS = 400
+JUPYTER_IOPUB_MESSAGES_PER_SECOND = 1000  # jupyter_server's default iopub_msg_rate_limit
 
 
 class SessionStream:
@@ -100,10 +107,12 @@ class SessionStream:
         if self._callback is None:
             # In the background: a poll must not flip the session's busy state (two more messages
             # and ~8 ms of work on the event loop, ten times a second), nor log.
-            self._callback = PeriodicCallback(callback=self.poll, period=POLL_PERIOD_MS, background=True, log=False)
-            self._callback.start()
             document = pn.state.curdoc
-            if document is not None and document.session_context is not None:
+            served = document is not None and document.session_context is not None
+            self._callback = PeriodicCallback(callback=self.poll, period=POLL_PERIOD_MS if served else NOTEBOOK_POLL_PERIOD_MS,
+                                              background=True, log=False)
+            self._callback.start()
+            if served:
                 pn.state.on_session_destroyed(lambda _context: self.stop())
                 self.shown = False
                 pn.state.onload(self.show)
