@@ -60,12 +60,19 @@ def _libc():
         return None
 
 
+def in_served_session() -> bool:
+    """Whether the code runs for a session of a Panel server (not in a notebook, not headless)."""
+    import panel as pn
+
+    return pn.state.curdoc is not None and pn.state.curdoc.session_context is not None
+
+
 def configure_session() -> None:
     """Panel settings and torch threads for a page, under `panel serve` or in Jupyter."""
     import panel as pn  # here, not at the top: the CLI's training commands never load Panel
 
     configure_torch()
-    served = pn.state.curdoc is not None and pn.state.curdoc.session_context is not None
+    served = in_served_session()
     # Inline resources: a notebook then renders offline. Toasts only when served: in a notebook
     # their script would come from a CDN, and the page's own alert shows every message anyway.
     pn.extension(notifications=served, inline=True)

@@ -100,6 +100,15 @@ def wait_for_first_picture(page, timeout: float = 90_000) -> None:
     page.wait_for_selector(".odeviz-preparing", state="detached", timeout=timeout)
 
 
+def wait_for_source(page, name: str, timeout: float = 90_000) -> None:
+    """Wait until the named ColumnDataSource of a served page holds data: the page appears at once and
+    fills in with its first picture."""
+    page.wait_for_function(
+        "([name]) => Bokeh.documents.some(d => { const s = d.get_model_by_name(name); return s && s.data.x && s.data.x.length; })",
+        arg=[name], timeout=timeout,
+    )
+
+
 def threads_and_rss(pid: int) -> tuple[int, int]:
     """A process's thread count and resident memory in bytes."""
     status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())

@@ -1,7 +1,7 @@
 """The CNF page in a real browser: train, scrub time, draw a density and learn it, refused input."""
 import pytest
 
-from harness import REPO, SOURCE_COLUMN_JS, plot_frame, wait_for_first_picture
+from harness import REPO, SOURCE_COLUMN_JS, plot_frame, wait_for_first_picture, wait_for_source
 
 pytestmark = pytest.mark.browser
 ARTIFACTS = REPO / "test-artifacts"
@@ -26,10 +26,7 @@ def test_train_scrub_draw_and_refuse_in_the_browser(odeviz_server, chromium, tmp
     url = odeviz_server + "cnf"
     page.goto(url)
     wait_for_first_picture(page, timeout=90_000)
-    page.wait_for_function(  # the page appears at once and fills in with the first picture
-        "([name]) => Bokeh.documents.some(d => { const s = d.get_model_by_name(name); return s && s.data.x && s.data.x.length; })",
-        arg=["cnf-samples"], timeout=120_000,
-    )
+    wait_for_source(page, "cnf-samples", timeout=120_000)
 
     def column(name, key):
         return page.evaluate(SOURCE_COLUMN_JS, [name, key])

@@ -1,7 +1,7 @@
 """The latent ODE page in a real browser: panel serve + Debian's Chromium via Playwright."""
 import pytest
 
-from harness import REPO, SOURCE_COLUMN_JS, wait_for_first_picture
+from harness import REPO, SOURCE_COLUMN_JS, wait_for_first_picture, wait_for_source
 
 pytestmark = pytest.mark.browser
 ARTIFACTS = REPO / "test-artifacts"
@@ -27,10 +27,7 @@ def test_latent_page_trains_and_a_tap_moves_the_prediction(odeviz_server, chromi
     url = odeviz_server + "latent"
     page.goto(url)
     wait_for_first_picture(page, timeout=90_000)
-    page.wait_for_function(  # the page appears at once and fills in with the first picture
-        "([name]) => Bokeh.documents.some(d => { const s = d.get_model_by_name(name); return s && s.data.x.length; })",
-        arg=["series-extrapolation"], timeout=90_000,
-    )
+    wait_for_source(page, "series-extrapolation")
     extrapolation = column(page, "series-extrapolation", "x")
     assert len(extrapolation) > 50 and len(column(page, "series-observations", "x")) == 30
 

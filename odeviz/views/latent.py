@@ -8,6 +8,7 @@ from bokeh.events import Tap
 
 from ..experiments import LatentODEExperiment
 from ..experiments.latent_table2 import Table2Run
+from ..runtime import in_served_session
 from .controls import knob_widget, log_slider, reporting_errors
 from .help import explained
 from .latent_plots import LatentFigures, table2_html, tapped
@@ -123,6 +124,6 @@ class LatentPage(ExperimentPage):
         self._show_table2()
 
     def __panel__(self):
-        if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
+        if in_served_session():
             pn.state.on_session_destroyed(lambda _context: self.table2_run and self.table2_run.cancel())
         return super().__panel__()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import panel as pn
 import param
 
+from ..runtime import in_served_session
 from .lesson_file import Lesson, Step
 from .text import escape_html
 
@@ -86,7 +87,7 @@ class LessonPage(pn.viewable.Viewer):
         self._replace_page(None)
 
     def __panel__(self):
-        if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
+        if in_served_session():
             pn.state.on_session_destroyed(lambda _context: self.close())
         return self._layout
 

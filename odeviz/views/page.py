@@ -18,6 +18,7 @@ from ..experiments import Experiment
 from ..experiments.proxy import ExperimentProxy
 from . import layout
 from ..experiments.knobs import link_query
+from ..runtime import in_served_session
 from .controls import TrainingControls, knob_widget, log_slider
 from .figures import present
 from .live import FOLLOWING, ShareLive, follow_id, followed_experiment
@@ -93,7 +94,7 @@ class ExperimentPage(pn.viewable.Viewer):
         self._build_frame()
         self._sidebar.append(ExportTools(self))  # last: it exports the figures of the layout just made
         self.controls.update()
-        if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
+        if in_served_session():
             pn.state.onload(lambda: self._once_shown(opened_with))
         self._update_url = follow_in_url(self.experiment, self.link) if owns_url else lambda: None
 

@@ -19,6 +19,7 @@ from bokeh.events import ConnectionLost
 from panel.io.callbacks import PeriodicCallback
 
 from ..experiments import Experiment
+from ..runtime import in_served_session
 
 POLL_PERIOD_MS = 100  # ~10 Hz: as fast as a person follows a moving picture, cheap for the server
 # In a notebook every Bokeh message goes as 3 comm messages plus 2 per array (Panel's protocol: a
@@ -107,8 +108,7 @@ class SessionStream:
         if self._callback is None:
             # In the background: a poll must not flip the session's busy state (two more messages
             # and ~8 ms of work on the event loop, ten times a second), nor log.
-            document = pn.state.curdoc
-            served = document is not None and document.session_context is not None
+            served = in_served_session()
             self._callback = PeriodicCallback(callback=self.poll, period=POLL_PERIOD_MS if served else NOTEBOOK_POLL_PERIOD_MS,
                                               background=True, log=False)
             self._callback.start()
@@ -117,7 +117,7 @@ class SessionStream:
                 self.shown = False
                 pn.state.onload(self.show)
                 # A closed tab frees its training at once: Bokeh ends the session only seconds later.
-                document.on_event(ConnectionLost, lambda _event: self.stop())
+                pn.state.curdoc.on_event(ConnectionLost, lambda _event: self.stop())
 
     def stop(self) -> None:
         if self._callback is not None:
