@@ -1,4 +1,6 @@
 """The continuity page rendered to Bokeh models, driven headless (no server, no browser)."""
+import time
+
 import numpy as np
 import panel as pn
 import pytest
@@ -66,6 +68,36 @@ def test_a_page_not_yet_shown_draws_nothing_and_draws_at_once_when_shown():
         assert len(page.figures.history.data["iteration"]) == 4
     finally:
         page.stream.stop()
+
+
+def test_curves_are_paced_while_training_runs_and_a_step_shows_at_once():
+    from odeviz.views.streaming import SessionStream
+
+    experiment = ContinuityExperiment()
+    stream = SessionStream(experiment, rows_period=3600.0)  # no second batch while training runs
+    handed = []
+    stream.on_rows(lambda rows: handed.append(len(rows["iteration"])))
+    try:
+        experiment.step(2)
+        assert experiment.trainer.wait_idle()
+        stream.poll()
+        assert handed == [2]
+        experiment.step(3)  # a Step: its rows at the next poll, whatever the pace
+        assert experiment.trainer.wait_idle()
+        stream.poll()
+        assert handed == [2, 3]
+        experiment.trainer.start()
+        deadline = time.monotonic() + 60
+        while experiment.trainer.iteration < 8 and time.monotonic() < deadline:
+            time.sleep(0.05)
+            stream.poll()
+        assert experiment.trainer.iteration >= 8 and handed == [2, 3]  # paced: the period has not passed
+        experiment.trainer.pause()
+        assert experiment.trainer.wait_idle()
+        stream.poll()
+        assert sum(handed) == experiment.trainer.iteration  # stopped: every row at once
+    finally:
+        stream.stop()
 
 
 def test_buttons_drive_the_trainer(page):

@@ -37,9 +37,10 @@ class SessionStream:
     It never waits for the trainer: ``snapshot`` is None until the first one is published (the
     experiment builds its models on its training thread), and the first poll after that hands it on.
 
-    ``rows_period`` > 0 hands new history rows over at most every that many seconds: each batch of
-    rows repaints the page's curves in the browser (a plot repaint costs milliseconds of the
-    browser's CPU, more in software rendering), and curves need not move as often as pictures.
+    ``rows_period`` > 0 hands new history rows over at most every that many seconds while training
+    runs continuously: each batch of rows repaints the page's curves in the browser (a plot repaint
+    costs milliseconds of the browser's CPU, more in software rendering), and curves need not move as
+    often as pictures. Rows of a Step or of a run that has stopped are handed over at the next poll.
     """
 
     def __init__(self, experiment: Experiment, rows_period: float = 0.0, on_stop: Callable[[], None] | None = None) -> None:
@@ -85,7 +86,8 @@ class SessionStream:
             self.version, self.snapshot = news
             for listener in self._on_snapshot:
                 listener(self.snapshot)
-        if time.monotonic() - self._rows_handed >= self.rows_period:
+        # Continuous training adds rows all the time; otherwise (a Step, a finished run) they come at once.
+        if not self.trainer.running or time.monotonic() - self._rows_handed >= self.rows_period:
             self._hand_rows()
         for listener in self._on_poll:
             listener()
