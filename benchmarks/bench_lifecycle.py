@@ -1,7 +1,7 @@
 """Many sessions of every page against one ``odeviz serve``, in a real browser, printed as JSON: what a
 class leaves behind. For each page in turn: one session to warm up (imports, caches, first-use
 allocations), then ``--cycles`` sessions, each opened in a new tab, trained until an iteration shows,
-and closed. Reported per page: seconds per cycle, the server's threads and RSS after the warm-up and
+and closed, and the server's RSS read once that session has ended (seconds after its tab closed). Reported per page: seconds per cycle, the server's threads and RSS after the warm-up and
 after the cycles (once the closed sessions have ended), the RSS growth per cycle, the RSS after each
 cycle and the growth per cycle over the second half (a leak keeps growing there; heap the allocator
 made once, in the first sessions, does not). The machine may
@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # the browser harness lives with the tests
 
-from harness import free_port, launch_chromium, open_train_close, running, settled, threads_and_rss  # noqa: E402
+from harness import free_port, launch_chromium, open_train_close, running, settled  # noqa: E402
 
 from odeviz.views import PAGES  # noqa: E402
 
@@ -45,8 +45,8 @@ def main() -> None:
             start, rss_each = time.perf_counter(), []
             for _ in range(args.cycles):
                 open_train_close(browser, base + slug)
-                rss_each.append(threads_and_rss(base.pid)[1])  # at once (the closed session may still end)
-            seconds = time.perf_counter() - start
+                rss_each.append(settled(base.pid, threads_before)[1])  # once the closed session has ended
+            seconds = time.perf_counter() - start  # each cycle with the wait for its session's end
             threads_after, rss_after = settled(base.pid, threads_before)
             half = len(rss_each) // 2
             report["pages"][slug] = {

@@ -219,19 +219,24 @@ def open_train_close(browser, url: str) -> None:
 
 
 def settled(pid: int, threads_at_most: int | None = None, timeout: float = 60.0) -> tuple[int, int]:
-    """A server's threads and RSS once its closed sessions have ended (odeviz ends an unused one
-    within ~5 s): when its threads are down to ``threads_at_most``, or, without it, have not changed
-    for 8 s."""
+    """A server's threads and RSS once its closed sessions have ended: its threads down to
+    ``threads_at_most`` (or, without it, unchanged for 8 s), then the time odeviz takes to end a
+    closed session and give its memory back (a training thread ends with its tab; the session, its
+    models and their heap only seconds later)."""
+    from odeviz.cli.serve import SESSION_END_SECONDS
+
     deadline = time.monotonic() + timeout
     last, since = None, time.monotonic()
     while True:
-        threads, rss = threads_and_rss(pid)
+        threads, _ = threads_and_rss(pid)
         if threads != last:
             last, since = threads, time.monotonic()
         done = threads <= threads_at_most if threads_at_most is not None else time.monotonic() - since >= 8
         if done or time.monotonic() > deadline:
-            return threads, rss
+            break
         time.sleep(0.5)
+    time.sleep(SESSION_END_SECONDS + 1.0)
+    return threads_and_rss(pid)
 
 
 # The screen box of the data frame of the plot that draws a named ColumnDataSource (BokehJS views).

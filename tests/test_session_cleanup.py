@@ -9,7 +9,8 @@ import panel as pn
 from bokeh.document import Document
 from harness import LightClient, free_port
 
-from odeviz.cli.serve import _page_factory
+from odeviz.cli.serve import TRIM_DELAY_SECONDS, _page_factory
+from odeviz.experiments import Experiment
 from odeviz.views import ContinuityPage
 
 SESSIONS = 3
@@ -18,6 +19,11 @@ SESSIONS = 3
 def closed_documents() -> list[Document]:
     gc.collect()
     return [o for o in gc.get_objects() if isinstance(o, Document) and o.session_context is None and o is not pn.state.curdoc]
+
+
+def experiment_ids() -> set[int]:
+    """The experiments alive in this process, as the server sees them (no collection forced here)."""
+    return {id(o) for o in gc.get_objects() if isinstance(o, Experiment)}
 
 
 def panel_objects() -> int:
@@ -32,6 +38,7 @@ def test_closed_sessions_leave_no_document_and_no_view_behind():
                       threaded=True, check_unused_sessions_milliseconds=200, unused_session_lifetime_milliseconds=500,
                       websocket_origin=[f"127.0.0.1:{port}"])
     try:
+        experiments_before = experiment_ids()
         before, views_before, components_before = len(closed_documents()), set(pn.state._views), panel_objects()  # other tests' pages, in notebook documents
         for _ in range(SESSIONS):
             client = LightClient(f"http://127.0.0.1:{port}/continuity", train=False)
@@ -40,7 +47,9 @@ def test_closed_sessions_leave_no_document_and_no_view_behind():
         deadline = time.monotonic() + 30
         while pn.state.session_info["live"] and time.monotonic() < deadline:
             time.sleep(0.2)
-        time.sleep(1.0)
+        time.sleep(TRIM_DELAY_SECONDS + 1.0)
+        # The closed sessions' models are freed once their sessions end, not when the collector gets to them.
+        assert experiment_ids() - experiments_before == set()
         leftover = [view for ref, view in pn.state._views.items() if ref not in views_before]
         assert leftover == [], [type(view[0]).__name__ for view in leftover]
         assert len(closed_documents()) <= before

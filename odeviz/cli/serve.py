@@ -18,6 +18,13 @@ DEFAULT_SLOTS_PER_WORKER = 2  # experiments training at once on each Dask worker
 
 DEFAULT_MAX_SESSIONS = 60  # a class, each with a tab or two; every session trains on the same cores
 
+# A closed tab's session, and so its training thread, ends within ~5 s (Bokeh's default: ~30 s) ...
+UNUSED_SESSION_CHECK_MS = 1000
+UNUSED_SESSION_LIFETIME_MS = 4000
+TRIM_DELAY_SECONDS = 1.0  # ... and its memory goes back to the system a second later
+# How long after a tab closes its memory is back, at the latest.
+SESSION_END_SECONDS = (UNUSED_SESSION_CHECK_MS + UNUSED_SESSION_LIFETIME_MS) / 1000 + TRIM_DELAY_SECONDS
+
 
 def _page_factory(page_class, *args) -> Callable:
     def page():  # a plain function, so Panel calls it once per browser session: a fresh page each
@@ -53,7 +60,7 @@ def _return_memory_soon(_context) -> None:
         return_freed_memory()
 
     _trim_pending = True
-    asyncio.get_event_loop().call_later(1.0, trim)
+    asyncio.get_event_loop().call_later(TRIM_DELAY_SECONDS, trim)
 
 
 def _listen_error(error: OSError, address: str, port: int) -> str:
@@ -142,9 +149,8 @@ def _serve(args: argparse.Namespace) -> int:
             verbose=True,
             redirect_root=False,  # "/" lists the pages even while there is only one
             index=str(Path(__file__).parent.parent / "views" / "index.html"),  # offline-friendly: no CDN logo
-            # A closed tab's session, and so its training thread, ends within ~5 s (Bokeh's default: ~30 s).
-            check_unused_sessions_milliseconds=1000,
-            unused_session_lifetime_milliseconds=4000,
+            check_unused_sessions_milliseconds=UNUSED_SESSION_CHECK_MS,
+            unused_session_lifetime_milliseconds=UNUSED_SESSION_LIFETIME_MS,
             num_procs=args.num_procs,
             **gate.server_options(),
         )
