@@ -89,6 +89,28 @@ def test_step_records_history_and_publishes_snapshot(make_experiment):
     assert newer is not None and newer[1].iteration == 5
 
 
+def test_a_run_nobody_watches_draws_no_pictures_until_it_stops(make_experiment):
+    experiment = make_experiment()
+    trainer = experiment.trainer
+    assert trainer.wait_idle()
+    drawn = []
+    snapshot = experiment.snapshot
+    experiment.snapshot = lambda token, iteration: drawn.append(iteration) or snapshot(token, iteration)
+    trainer.start()
+    deadline = time.monotonic() + 60
+    while trainer.iteration < 10 and time.monotonic() < deadline:  # watched, a picture would come every 0.1 s
+        time.sleep(0.1)
+    assert trainer.iteration >= 10 and drawn == []  # the first picture was never read: none drawn since
+    trainer.mailbox.latest()  # a page reads it: pictures come again while training runs
+    while len(drawn) < 2 and time.monotonic() < deadline:
+        trainer.mailbox.latest()
+        time.sleep(0.05)
+    assert len(drawn) >= 2 and trainer.running
+    trainer.pause()
+    assert trainer.wait_idle()
+    assert trainer.mailbox.latest().iteration == trainer.iteration  # stopped: the last picture is drawn
+
+
 def test_pause_stops_within_one_evaluation(make_experiment):
     experiment = make_experiment(SlowContinuityExperiment)
     field = experiment.model["ode"]

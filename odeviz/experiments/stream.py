@@ -13,25 +13,32 @@ import numpy as np
 
 
 class Mailbox:
-    """The latest value, with a version number that grows with every ``put``."""
+    """The latest value, with a version number that grows with every ``put``; ``unread`` says whether
+    nobody has taken the latest value yet (so a writer can skip making values nobody reads)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._version = 0
         self._value: Any = None
+        self.unread = False
 
     def put(self, value: Any) -> None:
         with self._lock:
             self._version += 1
             self._value = value
+            self.unread = True
 
     def newer_than(self, version: int) -> tuple[int, Any] | None:
         """(version, value) if something newer than ``version`` was put, else None."""
         with self._lock:
-            return (self._version, self._value) if self._version > version else None
+            if self._version <= version:
+                return None
+            self.unread = False
+            return self._version, self._value
 
     def latest(self) -> Any:
         with self._lock:
+            self.unread = False
             return self._value
 
 
