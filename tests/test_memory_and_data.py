@@ -21,6 +21,18 @@ def test_saved_bytes_of_a_known_computation():
     assert saved == 2 * 4 * 10 * 4
 
 
+def test_a_graph_the_forward_dropped_in_a_reference_cycle_does_not_count():
+    weight = torch.randn(10, 10, requires_grad=True)
+    x = torch.randn(4, 10, requires_grad=True)
+
+    def forward():
+        dropped = {"graph": torch.sigmoid(x @ weight)}  # a graph only a cycle holds once forward returns
+        dropped["self"] = dropped
+        return torch.tanh(x @ weight)
+
+    assert saved_activation_bytes(forward, [weight])[1] == 2 * 4 * 10 * 4
+
+
 def test_direct_backprop_memory_grows_with_steps_and_adjoint_stays_flat():
     field = VectorField(2, width=16)
     y0 = torch.randn(32, 2)
