@@ -8,6 +8,7 @@ import argparse
 import errno
 import os
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -61,6 +62,13 @@ def _return_memory_soon(_context) -> None:
 
     _trim_pending = True
     asyncio.get_event_loop().call_later(TRIM_DELAY_SECONDS, trim)
+
+
+def _warm_up() -> None:
+    """Import, while the index is read, what the first page's first optimizer would wait for:
+    torch loads its compiler (torch._dynamo, ~1.8 s here) the first time an optimizer is made, even
+    though nothing is compiled."""
+    import torch._dynamo  # noqa: F401
 
 
 def _listen_error(error: OSError, address: str, port: int) -> str:
@@ -160,6 +168,7 @@ def _serve(args: argparse.Namespace) -> int:
     _place_experiments(args)  # after the fork of --num-procs: a Dask client does not survive a fork
     quiet_closed_tabs(server.io_loop.asyncio_loop)
     server.start()
+    threading.Thread(target=_warm_up, name="odeviz-warm-up", daemon=True).start()
     server.io_loop.start()  # until Ctrl-C (Panel's SIGINT handler stops the loop)
     return EXIT_OK
 
