@@ -105,7 +105,7 @@ def titles(snapshot: ClassifierSnapshot, field_index: int) -> dict[str, str]:
     augmented = f", {snapshot.augment} augmented dim{'s' if snapshot.augment > 1 else ''} at 0" if snapshot.augment else ""
     return {
         "field": f"Field f(h, t) and the data at t = {t:.1f}{augmented}",
-        "trajectories": f"Trajectories h(t), t: 0 → 1 ({snapshot.solver.method}, {snapshot.nfe_forward} evaluations)",
+        "trajectories": f"Trajectories h(t): f evaluated {snapshot.nfe_forward}× ({snapshot.solver.method})",  # fits its cell at 1280 px
         "decision": f"Decision map: {100 * snapshot.accuracy:.1f} % of {len(snapshot.labels)} right",
     }
 

@@ -51,7 +51,8 @@ def plot_grid(*cells, columns: int = 3, span: dict[int, int] | None = None, tall
         cells[index].styles = {**cells[index].styles, "grid-column": f"span {columns_taken}"}
     for index, rows_taken in (tall or {}).items():
         cells[index].styles = {**cells[index].styles, "grid-row": f"span {rows_taken}"}
-    return pn.Column(*cells, sizing_mode="stretch_width", stylesheets=[GRID_CSS],
+    # stretch_both, as Panel makes any container of stretch_both plots (saying so in a warning otherwise).
+    return pn.Column(*cells, sizing_mode="stretch_both", stylesheets=[GRID_CSS],
                      styles={"--odeviz-columns": str(columns)}, css_classes=["odeviz-grid"])
 
 

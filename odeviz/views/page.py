@@ -116,8 +116,9 @@ class ExperimentPage(pn.viewable.Viewer):
         if self.following:  # a read-only view: the knobs show the leader's values, and take none
             for widget in self._sidebar.select(pn.widgets.Widget):
                 widget.disabled = True
-        self._main = pn.Column(header, *self.plots(), sizing_mode="stretch_width")
-        self._layout = pn.Row(self._sidebar, self._main, sizing_mode="stretch_width")
+        # stretch_both: what Panel makes of containers of stretch_both plots anyway (with a warning if not said).
+        self._main = pn.Column(header, *self.plots(), sizing_mode="stretch_both")
+        self._layout = pn.Row(self._sidebar, self._main, sizing_mode="stretch_both")
         self.presenting = self.presenting or layout.session_flag("present")
 
     @param.depends("presenting", watch=True, on_init=False)
