@@ -4,6 +4,7 @@ from __future__ import annotations
 import functools
 import gc
 import os
+import sys
 from pathlib import Path
 
 __all__ = ["DATA_ROOT_VARIABLE", "configure_session", "configure_torch", "data_root", "resolve_in_root", "return_freed_memory",
@@ -37,6 +38,12 @@ def return_freed_memory() -> None:
     if trim is not None:
         trim(0)
 
+
+# How long a training thread may keep the GIL while a server's event loop waits for it (Python's
+# default: 5 ms). The loop gives the GIL up at every socket read and write of a frame and waited that
+# long each time to get it back from training threads busy with small torch operations: a tolerance
+# change on the training continuity page took 1.3-1.6 s to show (p50), 0.4-0.6 s at 1 ms.
+SERVED_GIL_SWITCH_SECONDS = 0.001
 
 M_ARENA_MAX = -8  # glibc's mallopt parameter
 SERVER_ARENAS = 2
@@ -84,6 +91,7 @@ def configure_session() -> None:
     # their script would come from a CDN, and the page's own alert shows every message anyway.
     pn.extension(notifications=served, inline=True)
     if served:
+        sys.setswitchinterval(SERVED_GIL_SWITCH_SECONDS)
         pn.state.on_session_destroyed(_forget_session_views)
         _serve_session_css_locally(pn.state.curdoc)
     else:

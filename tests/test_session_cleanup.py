@@ -3,14 +3,17 @@ serving a page as ``odeviz serve`` does, Bokeh's own client opening and closing 
 from __future__ import annotations
 
 import gc
+import sys
 import time
 
 import panel as pn
+import pytest
 from bokeh.document import Document
 from harness import LightClient, free_port
 
 from odeviz.cli.serve import TRIM_DELAY_SECONDS, _page_factory
 from odeviz.experiments import Experiment
+from odeviz.runtime import SERVED_GIL_SWITCH_SECONDS
 from odeviz.views import ContinuityPage
 
 SESSIONS = 3
@@ -39,11 +42,14 @@ def test_closed_sessions_leave_no_document_and_no_view_behind():
                       websocket_origin=[f"127.0.0.1:{port}"])
     try:
         experiments_before = experiment_ids()
+        sys.setswitchinterval(0.005)  # Python's default
         before, views_before, components_before = len(closed_documents()), set(pn.state._views), panel_objects()  # other tests' pages, in notebook documents
         for _ in range(SESSIONS):
             client = LightClient(f"http://127.0.0.1:{port}/continuity", train=False)
             client.close()
         del client  # its own copy of the document
+        # A served session lets the event loop have the GIL back from training threads within 1 ms.
+        assert sys.getswitchinterval() == pytest.approx(SERVED_GIL_SWITCH_SECONDS)
         deadline = time.monotonic() + 30
         while pn.state.session_info["live"] and time.monotonic() < deadline:
             time.sleep(0.2)
