@@ -106,12 +106,3 @@ def odeviz_server():
     with running([sys.executable, "-m", "odeviz", "serve", "--port", str(port)], f"http://127.0.0.1:{port}/",
                  timeout=180) as base:
         yield base
-
-
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
-def pytest_collection_modifyitems(items):
-    # Under pytest-xdist (`--dist loadgroup`), every browser test goes to the same worker, in turn
-    # (two browser groups side by side made the suite slower here: 24.3 min against ~21).
-    for item in items:
-        if item.get_closest_marker("browser") or "chromium" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("browser"))
