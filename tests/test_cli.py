@@ -8,9 +8,11 @@ import signal
 import socket
 import subprocess
 import sys
+import textwrap
 import time
 import urllib.error
 import urllib.request
+from html import escape
 from pathlib import Path
 
 import pytest
@@ -100,6 +102,26 @@ def _get(url: str) -> tuple[int, str]:
         return response.status, response.read().decode("utf-8", "replace")
 
 
+def test_serve_listens_before_it_imports_a_page_or_torch():
+    """The index answers ~1 s after launch: what ``odeviz serve`` needs before it listens (the
+    catalog of pages, the lesson's title) imports no page, experiment or torch; the pages come later."""
+    probe = textwrap.dedent("""
+        import sys
+        from odeviz.cli import build_parser
+        from odeviz.cli.serve import _page_factory
+        from odeviz.views.catalog import CATALOG
+        from odeviz.views.lesson_file import lesson_title
+        build_parser(only="serve")
+        factories = [_page_factory(slug) for slug in CATALOG]
+        print(lesson_title(), "|", sorted(name for name in sys.modules if name.split(".")[0] == "torch"
+                                           or name.startswith(("odeviz.experiments", "odeviz.views.page"))))
+    """)
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    title, imported = result.stdout.strip().split(" | ")
+    assert title == "Neural ODEs, the paper's story in nine steps" and imported == "[]"
+
+
 def test_serve_answers_index_and_pages():
     from odeviz.views import PAGES
 
@@ -122,7 +144,8 @@ def test_serve_answers_index_and_pages():
                 time.sleep(0.25)
         assert status == 200
         for slug in PAGES:
-            assert f"/{slug}" in index and PAGES[slug].title in index  # the index lists every page by title
+            # The index lists every page by title and summary.
+            assert f"/{slug}" in index and PAGES[slug].title in index and escape(PAGES[slug].summary) in index
             status, page = _get(f"{base}/{slug}")
             assert status == 200
             assert "<title>odeviz" in page

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import functools
 import os
 import sys
 import threading
@@ -27,7 +28,7 @@ TRIM_DELAY_SECONDS = 1.0  # ... and its memory goes back to the system a second 
 SESSION_END_SECONDS = (UNUSED_SESSION_CHECK_MS + UNUSED_SESSION_LIFETIME_MS) / 1000 + TRIM_DELAY_SECONDS
 
 
-def _page_factory(page_class, *args) -> Callable:
+def _page_factory(slug: str, lesson_path: Path | None = None) -> Callable:
     def page():  # a plain function, so Panel calls it once per browser session: a fresh page each
         import panel as pn
 
@@ -35,10 +36,23 @@ def _page_factory(page_class, *args) -> Callable:
 
         configure_session()
         pn.state.on_session_destroyed(_return_memory_soon)
-        return page_class(*args)
+        if lesson_path is not None:
+            from ..views.lesson import LessonPage
 
-    page.__name__ = page_class.__name__
+            return LessonPage(_lesson(lesson_path))
+        from ..views.catalog import page_class
+
+        return page_class(slug)()
+
+    page.__name__ = slug
     return page
+
+
+@functools.cache
+def _lesson(path: Path):
+    from ..views.lesson_file import read_lesson
+
+    return read_lesson(path)
 
 
 _trim_pending = False
@@ -64,10 +78,14 @@ def _return_memory_soon(_context) -> None:
     asyncio.get_event_loop().call_later(TRIM_DELAY_SECONDS, trim)
 
 
-def _warm_up() -> None:
-    """Import, while the index is read, what the first page's first optimizer would wait for:
-    torch loads its compiler (torch._dynamo, ~1.8 s here) the first time an optimizer is made, even
-    though nothing is compiled."""
+def _warm_up(lesson_path: Path) -> None:
+    """Import, while the index is read, what the first page would wait for: the pages with their
+    experiments and torch (the server listened before importing them), the lesson, and torch's
+    compiler (torch._dynamo, ~1.8 s here), which torch loads the first time an optimizer is made,
+    even though nothing is compiled."""
+    from ..views import PAGES  # noqa: F401
+
+    _lesson(lesson_path)
     import torch._dynamo  # noqa: F401
 
 
@@ -126,13 +144,13 @@ def _serve(args: argparse.Namespace) -> int:
 
     import panel as pn
 
-    from ..views import PAGES
-    from ..views.lesson import LessonPage
-    from ..views.lesson_file import LessonError, read_lesson
+    from ..views.catalog import CATALOG
+    from ..views.lesson_file import DEFAULT_LESSON, LessonError, lesson_title
     from .guard import Gate
 
-    try:
-        lesson = read_lesson(args.lesson) if args.lesson else read_lesson()
+    lesson_path = Path(args.lesson).resolve() if args.lesson else DEFAULT_LESSON
+    try:  # a lesson of the user's is read whole before listening, to refuse it at once; odeviz's own later
+        title = _lesson(lesson_path).title if args.lesson else lesson_title(lesson_path)
     except LessonError as error:
         raise UsageError(f"--lesson: {error}") from None
 
@@ -141,12 +159,12 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"odeviz: warning: serving beyond this machine on {args.address or 'every interface'}: anyone who can "
               f"reach port {args.port} may open a session and train on this machine's CPU "
               f"(host names answered: {', '.join(gate.hosts)}; sessions signed)", file=sys.stderr)
-    # The lesson first: where a class starts.
-    pages = {"lesson": _page_factory(LessonPage, lesson),
-             **{slug: _page_factory(page_class) for slug, page_class in PAGES.items()}}
-    titles = {"lesson": f"odeviz · {lesson.title}", **{slug: f"odeviz · {page_class.title}" for slug, page_class in PAGES.items()}}
-    pn.config.index_titles = {"/lesson": f"Guided lesson: {lesson.title}",
-                              **{f"/{slug}": page_class.title for slug, page_class in PAGES.items()}}
+    # The lesson first: where a class starts. The pages are imported when the first is opened (or
+    # by the warm-up below): the index answers before torch is loaded.
+    pages = {"lesson": _page_factory("lesson", lesson_path), **{slug: _page_factory(slug) for slug in CATALOG}}
+    titles = {"lesson": f"odeviz · {title}", **{slug: f"odeviz · {page.title}" for slug, page in CATALOG.items()}}
+    pn.config.index_titles = {"/lesson": f"Guided lesson: {title}",
+                              **{f"/{slug}": page.title for slug, page in CATALOG.items()}}
     try:
         server = pn.serve(
             pages,
@@ -168,7 +186,7 @@ def _serve(args: argparse.Namespace) -> int:
     _place_experiments(args)  # after the fork of --num-procs: a Dask client does not survive a fork
     quiet_closed_tabs(server.io_loop.asyncio_loop)
     server.start()
-    threading.Thread(target=_warm_up, name="odeviz-warm-up", daemon=True).start()
+    threading.Thread(target=_warm_up, args=(lesson_path,), name="odeviz-warm-up", daemon=True).start()
     server.io_loop.start()  # until Ctrl-C (Panel's SIGINT handler stops the loop)
     return EXIT_OK
 

@@ -1,23 +1,18 @@
-"""Views: one :class:`ExperimentPage` subclass per page, drawing experiments' snapshots. No torch here."""
-from .classifier import ClassifierPage
-from .cnf import CNFPage
-from .continuity import ContinuityPage
-from .figure3 import Figure3Page
-from .latent import LatentPage
-from .page import ExperimentPage
-from .table1 import Table1Page
+"""Views: one :class:`ExperimentPage` subclass per page, drawing experiments' snapshots. No torch here.
 
-# Every page odeviz serves, by URL slug, in the order of the index (the order of the paper's story).
-PAGES = {
-    "continuity": ContinuityPage,
-    "classifier": ClassifierPage,
-    "figure3": Figure3Page,
-    "table1": Table1Page,
-    "cnf": CNFPage,
-    "latent": LatentPage,
-}
-
+The page classes and :data:`PAGES` (the classes by URL slug) come from :mod:`.pages` on first use:
+they import their experiments and torch (~2 s), and a server lists the pages from :mod:`.catalog`
+before it needs one.
+"""
 __all__ = [
     "PAGES", "CNFPage", "ExperimentPage", "ClassifierPage", "ContinuityPage", "Figure3Page", "LatentPage",
     "Table1Page",
 ]
+
+
+def __getattr__(name: str):
+    if name not in __all__:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from . import pages
+
+    return getattr(pages, name)

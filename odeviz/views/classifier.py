@@ -8,6 +8,7 @@ import param
 from bokeh.events import Tap
 
 from ..experiments import ClassifierExperiment
+from .catalog import title_and_summary
 from .classifier_plots import ClassifierFigures
 from .help import help_text
 from .controls import knob_widget, linked_input, log_slider, reporting_errors
@@ -87,12 +88,8 @@ class ClassifierPageBase(ExperimentPage):
 class ClassifierPage(ClassifierPageBase):
     """A 2-D ODE-Net classifier trained live: its field, its flow and its decision map."""
 
-    summary = (
-        "An ODE-Net classifies by moving the plane: watch its flow pull two moons apart, and why two nested circles need an extra dimension."
-    )
-
     figures_class = ClassifierFigures
-    title = "ODE-Net classifier: a flow that separates classes"
+    title, summary = title_and_summary("classifier")
     intro = INTRO
     rows_period = ROWS_PERIOD
 

@@ -6,6 +6,7 @@ import param
 
 from ..data.densities import DENSITY_TARGETS, MIN_POINTS, parse_points
 from ..experiments import CNFExperiment
+from .catalog import title_and_summary
 from .cnf_plots import CNFFigures, frame_label
 from .controls import knob_widget, linked_input, log_slider, reporting_errors
 from .layout import plot_grid
@@ -27,12 +28,8 @@ layers learn the same data: compare their losses against capacity.
 class CNFPage(ExperimentPage):
     """A CNF and planar flows learning one 2-D density, streamed while they train."""
 
-    summary = (
-        "Continuous normalizing flows: a Gaussian bends into a target density over time (Figure 5), against planar flows of growing depth (Figure 4); draw your own density."
-    )
-
     experiment_class, figures_class = CNFExperiment, CNFFigures
-    title = "Continuous normalizing flows: density transforms"
+    title, summary = title_and_summary("cnf")
     intro = INTRO
 
     frame = param.Integer(default=10, bounds=(0, 10), doc="density frame shown by the transform plots")

@@ -6,6 +6,7 @@ import param
 from bokeh.events import MouseLeave, MouseMove
 
 from ..experiments import ContinuityExperiment
+from .catalog import title_and_summary
 from .continuity_plots import TRAJECTORY_FIELDS, ContinuityFigures, nearest_input, nearest_trajectory
 from .controls import knob_widget, log_slider
 from .page import ExperimentPage, solver_widgets
@@ -23,12 +24,8 @@ Hover a trajectory or an input, or select inputs in the learned map, to follow t
 class ContinuityPage(ExperimentPage):
     """Figure 1 come alive: ResNet and ODE-Net trained side by side, streamed while they learn."""
 
-    summary = (
-        "A ResNet's layers become an ODE's time: Euler steps converge to the ODE-Net, the solver's evaluation points appear as circles, and trajectories that cannot cross need augmenting."
-    )
-
     experiment_class, figures_class = ContinuityExperiment, ContinuityFigures
-    title = "ResNet → ODE-Net: depth becomes time"
+    title, summary = title_and_summary("continuity")
     intro = INTRO
 
     selected = param.List(default=[], doc="inputs picked in the learned-map plot (tap or box select)")

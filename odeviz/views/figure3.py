@@ -5,6 +5,7 @@ import numpy as np
 import panel as pn
 
 from ..experiments import Figure3Experiment
+from .catalog import title_and_summary
 from .classifier import ClassifierPageBase
 from .controls import knob_widget, reporting_errors
 from .figure3_plots import PAPER_RATIO, Figure3Figures
@@ -30,12 +31,8 @@ activations (O(L̃)); the adjoint keeps none (O(1)). Sweeps run when training pa
 class Figure3Page(ClassifierPageBase):
     """Figure 3 of the paper, reproduced from live measurements of a classifier this page trains."""
 
-    summary = (
-        "What the solver costs (the paper's Figure 3): tolerance against evaluations, error and time; the adjoint's backward pass; NFE growing over training; memory O(1)."
-    )
-
     experiment_class, figures_class = Figure3Experiment, Figure3Figures
-    title = "Figure 3: what the ODE solver costs"
+    title, summary = title_and_summary("figure3")
     intro = INTRO
 
     def setup(self) -> None:

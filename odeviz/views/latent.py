@@ -9,6 +9,7 @@ from bokeh.events import Tap
 from ..experiments import LatentODEExperiment
 from ..experiments.latent_table2 import Table2Run
 from ..runtime import in_served_session
+from .catalog import title_and_summary
 from .controls import knob_widget, log_slider, reporting_errors
 from .help import explained
 from .latent_plots import LatentFigures, table2_html, tapped
@@ -32,7 +33,7 @@ class LatentPage(ExperimentPage):
 
     experiment_class = LatentODEExperiment
     figures_class = LatentFigures
-    title = "Latent ODE: irregularly sampled time series"
+    title, summary = title_and_summary("latent")
     intro = INTRO
     rows_period = ROWS_PERIOD
 

@@ -24,8 +24,6 @@ from urllib.parse import parse_qsl, urlsplit
 
 import yaml
 
-from ..experiments.knobs import knobs, parse_knob, refusal
-
 DEFAULT_LESSON = Path(__file__).parent / "lessons" / "neural-odes.md"
 
 
@@ -58,6 +56,7 @@ class Lesson:
 
 
 def _read_link(text: str, name: str, line: int) -> tuple[str, dict, str]:
+    from ..experiments.knobs import knobs, parse_knob, refusal
     from . import PAGES  # the page modules sit beside this one
 
     parts = urlsplit(text.strip())
@@ -129,11 +128,23 @@ def parse_lesson(text: str, name: str = "lesson") -> Lesson:
     )
 
 
-def read_lesson(path: str | Path = DEFAULT_LESSON) -> Lesson:
-    """The lesson in the file at ``path`` (LessonError naming the file if it cannot be read or used)."""
-    path = Path(path)
+def _read_text(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise LessonError(str(path), 1, f"cannot be read ({getattr(error, 'strerror', None) or error})") from None
-    return parse_lesson(text, str(path))
+
+
+def read_lesson(path: str | Path = DEFAULT_LESSON) -> Lesson:
+    """The lesson in the file at ``path`` (LessonError naming the file if it cannot be read or used).
+    Its links are checked against the pages' knobs, so this imports the pages (and torch)."""
+    path = Path(path)
+    return parse_lesson(_read_text(path), str(path))
+
+
+def lesson_title(path: str | Path = DEFAULT_LESSON) -> str:
+    """The title in the front matter of the lesson at ``path``, without reading its steps (nor
+    importing a page): what an index lists before anyone opens the lesson."""
+    path = Path(path)
+    meta, _ = _front_matter(_read_text(path).splitlines(), str(path))
+    return meta["title"].strip()

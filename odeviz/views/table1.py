@@ -7,6 +7,7 @@ from ..data.digits import MnistError, mnist_dir_from_environment
 from ..experiments import Table1Experiment
 from ..experiments.table1 import MODEL_LABELS, MODELS
 from ..runtime import data_root, resolve_in_root
+from .catalog import title_and_summary
 from .controls import linked_input, log_slider, notify_error
 from .help import explained
 from .layout import plot_grid
@@ -53,12 +54,8 @@ def _mnist_path(text: str) -> str | None:
 class Table1Page(ExperimentPage):
     """The table filling in live, learning curves, memory against depth, hidden states as images."""
 
-    summary = (
-        "The paper's Table 1 filled in live: MLP, ResNet, RK-Net and ODE-Net on digits, their errors, parameters and memory, and one digit's hidden state through depth and time."
-    )
-
     experiment_class, figures_class = Table1Experiment, Table1Figures
-    title = "Table 1: MLP, ResNet, RK-Net and ODE-Net on digits"
+    title, summary = title_and_summary("table1")
     intro = INTRO
 
     def make_experiment(self, **params) -> Table1Experiment:
