@@ -142,7 +142,7 @@ class LightClient:
         from bokeh.events import DocumentReady
         from tornado.ioloop import IOLoop
 
-        import odeviz.views  # noqa: F401 - the page's own models must be known to read its document
+        from odeviz.views import PAGES  # noqa: F401 - the pages' own models must be known to read their documents
 
         asyncio.set_event_loop(asyncio.new_event_loop())
         self._loop = IOLoop.current()

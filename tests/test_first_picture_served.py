@@ -1,12 +1,18 @@
-"""The first picture reaches a browser however long it takes to show the page: a real served page
-and Bokeh's own client, which says the page is shown only seconds after pulling it (as a browser on
-a loaded machine does), by when the page's first snapshot has long been published."""
+"""Pictures reach a served page when they should: the first however long the browser takes to show
+the page (Bokeh's own client says the page is shown only seconds after pulling it, as a browser on a
+loaded machine does, by when the first snapshot has long been published); and a knob's re-solved
+picture on a paused page at once, not at the page's next poll."""
 from __future__ import annotations
 
+import socket
 import time
 
 import pytest
-from harness import LightClient, served
+import panel as pn
+from harness import LightClient, free_port, served
+
+from odeviz.cli.serve import _page_factory
+from odeviz.views import streaming
 
 pytestmark = pytest.mark.browser
 SHOWN_AFTER_S = 10.0
@@ -23,3 +29,42 @@ def test_a_page_shown_late_still_gets_its_first_picture():
             assert drawn, "the first picture never reached the page"
         finally:
             client.close()
+
+
+def _readout(document) -> str:
+    return next(str(m.text) for m in document.models if "odeviz-readout" in (getattr(m, "css_classes", None) or []))
+
+
+def test_a_knob_on_a_paused_page_is_redrawn_without_waiting_for_the_poll(monkeypatch):
+    monkeypatch.setattr(streaming, "POLL_PERIOD_MS", 30_000)  # the poll alone would show it 30 s later
+    port = free_port()
+    server = pn.serve({"classifier": _page_factory("classifier")}, port=port, address="127.0.0.1", show=False,
+                      threaded=True, websocket_origin=[f"127.0.0.1:{port}"])
+    client = None
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # the server starts listening on its own thread
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.05)
+        client = LightClient(f"http://127.0.0.1:{port}/classifier", train=False)
+        deadline = time.monotonic() + 60
+        while "rtol 1e-03" not in (client.on_loop(_readout) or "") and time.monotonic() < deadline:
+            time.sleep(0.1)  # the first picture comes as the page is shown
+        assert "rtol 1e-03" in client.on_loop(_readout)
+
+        def rtol_one_step_down(document) -> None:
+            slider = next(m for m in document.models if "odeviz-rtol" in (getattr(m, "css_classes", None) or [])
+                          and hasattr(m, "value") and hasattr(m, "step"))
+            slider.value -= 1  # what a key press on its handle sends: 3e-4
+
+        changed = time.monotonic()
+        client.on_loop(rtol_one_step_down)
+        while "rtol 3e-04" not in client.on_loop(_readout) and time.monotonic() - changed < 20:
+            time.sleep(0.02)
+        assert "rtol 3e-04" in client.on_loop(_readout), "the re-solved picture waited for the poll"
+    finally:
+        if client is not None:
+            client.close()
+        server.stop()

@@ -7,26 +7,43 @@ incrementally.
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 
 class Mailbox:
     """The latest value, with a version number that grows with every ``put``; ``unread`` says whether
-    nobody has taken the latest value yet (so a writer can skip making values nobody reads)."""
+    nobody has taken the latest value yet (so a writer can skip making values nobody reads). Readers
+    that poll may also ask to be told of a ``put`` (on the writer's thread: they must only schedule work)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._version = 0
         self._value: Any = None
         self.unread = False
+        self._listeners: list[Callable[[], None]] = []
 
     def put(self, value: Any) -> None:
         with self._lock:
             self._version += 1
             self._value = value
             self.unread = True
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener()
+
+    def listen(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call ``listener()`` after every ``put``; returns the function that stops it."""
+        with self._lock:
+            self._listeners.append(listener)
+
+        def stop() -> None:
+            with self._lock:
+                if listener in self._listeners:
+                    self._listeners.remove(listener)
+
+        return stop
 
     def newer_than(self, version: int) -> tuple[int, Any] | None:
         """(version, value) if something newer than ``version`` was put, else None."""

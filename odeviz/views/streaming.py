@@ -11,12 +11,14 @@ what their sources already hold, so handing it over again later would not help e
 from __future__ import annotations
 
 import time
+from functools import partial
 from typing import Any, Callable
 
 import numpy as np
 import panel as pn
 from bokeh.events import ConnectionLost
 from panel.io.callbacks import PeriodicCallback
+from panel.io.state import set_curdoc
 
 from ..experiments import Experiment
 from ..runtime import in_served_session
@@ -57,6 +59,8 @@ class SessionStream:
         self._on_clear: list[Callable[[], None]] = []
         self._on_poll: list[Callable[[], None]] = []
         self._callback = None
+        self._stop_listening: Callable[[], None] | None = None
+        self._wake_pending = False
         self.shown = True  # False while a browser has the document but has not shown it yet
 
     def on_snapshot(self, listener: Callable[[Any], None]) -> None:
@@ -120,11 +124,32 @@ class SessionStream:
                 pn.state.onload(self.show)
                 # A closed tab frees its training at once: Bokeh ends the session only seconds later.
                 pn.state.curdoc.on_event(ConnectionLost, lambda _event: self.stop())
+                self._stop_listening = self.trainer.mailbox.listen(partial(self._wake, pn.state.curdoc))
+
+    def _wake(self, doc) -> None:
+        """A picture made while nothing trains (a knob re-solved, a step done) goes out on the event
+        loop's next turn, not at the next poll (up to POLL_PERIOD_MS later: half a slider's wait).
+        Called on the training thread; while training runs on, pictures keep the poll's pace."""
+        if self.trainer.running or self._wake_pending:
+            return
+        self._wake_pending = True
+        try:
+            doc.add_next_tick_callback(partial(self._woken, doc))  # Bokeh's one thread-safe entry
+        except RuntimeError:  # the session's document is already gone
+            pass
+
+    def _woken(self, doc) -> None:
+        self._wake_pending = False
+        with set_curdoc(doc):
+            self.poll()
 
     def stop(self) -> None:
         if self._callback is not None:
             self._callback.stop()
             self._callback = None
+        if self._stop_listening is not None:
+            self._stop_listening()
+            self._stop_listening = None
         self.experiment.close()  # ends its training thread and any work of its own (a sweep)
         if self._on_stop is not None:
             self._on_stop()
