@@ -1,14 +1,18 @@
 """Training speed of the continuity experiment, printed as JSON.
 
-Three numbers from one run on one machine:
+Four numbers from one run on one machine:
   baseline_torchdiffeq    the same two models and loss in a plain loop over torchdiffeq (no odeviz),
   odeviz_headless         odeviz's background trainer (snapshots included), no page,
-  odeviz_served_browser   the page under `panel serve` with Chromium attached and streaming.
+  odeviz_served_client    the page under `panel serve` streaming to a client that renders nothing
+                          (Bokeh's own client: the server's cost of serving, without a browser's CPU),
+  odeviz_served_browser   the page under `panel serve` with Chromium attached and streaming
+                          (headless Chromium renders in software on the same cores).
 
     python benchmarks/bench_training.py [--seconds 10]
 """
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -61,6 +65,25 @@ FRAME_COUNTER_JS = """() => {
 ITERATIONS_JS = "() => Bokeh.documents[0].get_model_by_name('history').data.iteration.length"
 
 
+def served_to_client_iterations_per_second(seconds: float) -> tuple[float, float]:
+    """(training iterations per second, picture updates per second the client received)."""
+    from harness import LightClient, served
+
+    with served("apps/continuity.py") as url:
+        client = LightClient(url, train=True, picture_source="ode-trajectories")
+        try:
+            deadline = time.monotonic() + 60
+            while client.read()[0] == 0 and time.monotonic() < deadline:
+                time.sleep(0.1)
+            time.sleep(1.0)  # warm-up
+            (first, pictures), start = client.read(), time.perf_counter()
+            time.sleep(seconds)
+            (last, pictures_after), elapsed = client.read(), time.perf_counter() - start
+        finally:
+            client.close()
+    return (last - first) / elapsed, (pictures_after - pictures) / elapsed
+
+
 def served_iterations_per_second(seconds: float) -> tuple[float, float, float]:
     """(training iterations per second, plot frames per second reaching the browser,
     seconds from the click on Train to the first redrawn trajectories)."""
@@ -95,17 +118,22 @@ def main() -> None:
     configure_torch()
     baseline = baseline_iterations_per_second(seconds)
     headless = headless_iterations_per_second(seconds)
+    client, client_pictures = served_to_client_iterations_per_second(seconds)
     served, frames, first_frame = served_iterations_per_second(seconds)
     print(json.dumps({
         "benchmark": "continuity training (cubic, dopri5 rtol 1e-3 atol 1e-6, adjoint, L = 8, 64 samples)",
         "torch_threads": torch.get_num_threads(),
         "baseline_torchdiffeq_it_per_s": round(baseline, 1),
         "odeviz_headless_it_per_s": round(headless, 1),
+        "odeviz_served_client_it_per_s": round(client, 1),
+        "client_pictures_per_s": round(client_pictures, 1),
         "odeviz_served_browser_it_per_s": round(served, 1),
         "browser_frames_per_s": round(frames, 1),
         "click_to_first_frame_s": round(first_frame, 2),
         "headless_vs_baseline": round(headless / baseline, 2),
-        "served_vs_headless": round(served / headless, 2),
+        "served_client_vs_headless": round(client / headless, 2),
+        "served_browser_vs_headless": round(served / headless, 2),
+        "load_average": os.getloadavg(),
     }, indent=2))
 
 

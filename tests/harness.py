@@ -118,15 +118,17 @@ def threads_and_rss(pid: int) -> tuple[int, int]:
 class LightClient:
     """One Bokeh client session of ``url`` on an event loop in a thread of its own: it holds its
     page's document as the server updates it, renders nothing, and counts its picture updates (of
-    the classifier page's first trajectory picture).
+    ``picture_source``: by default the classifier page's first trajectory picture).
 
     It says it shows the page, as a browser does, ``ready_after`` seconds after pulling it.
     """
 
     PICTURE_SOURCE = "trajectories-0"
 
-    def __init__(self, url: str, arguments: dict | None = None, train: bool = True, ready_after: float = 0.0) -> None:
+    def __init__(self, url: str, arguments: dict | None = None, train: bool = True, ready_after: float = 0.0,
+                 picture_source: str = PICTURE_SOURCE) -> None:
         self.pictures = 0
+        self.picture_source = picture_source
         self.session = None
         self._loop = None
         self._opened = threading.Event()
@@ -151,11 +153,11 @@ class LightClient:
             time.sleep(ready_after)
             # What a browser says once it shows the page: Panel sends held updates only after it.
             self.session.document.callbacks.send_event(DocumentReady())
-            source = self.session.document.get_model_by_name(self.PICTURE_SOURCE)
+            source = self.session.document.get_model_by_name(self.picture_source)
             if source is not None:  # the classifier page's
                 source.on_change("data", lambda _attr, _old, _new: self._count())
             if train:
-                _press_train(self.session)
+                press_train(self.session.document)
         except BaseException as error:  # told to the caller
             self._error = error
         finally:
@@ -192,9 +194,9 @@ class LightClient:
         self._thread.join(30)
 
 
-def _press_train(session) -> None:
+def press_train(document) -> None:
     """Space on the page: the keyboard shortcut's message, as a browser sends it."""
-    keys = next(m for m in session.document.models
+    keys = next(m for m in document.models
                 if type(m).__name__ == "ReactiveHTML" and "presses" in m.data.properties())
     keys.data.action = "train"
     keys.data.presses += 1

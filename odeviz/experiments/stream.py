@@ -15,26 +15,27 @@ import numpy as np
 class Mailbox:
     """The latest value, with a version number that grows with every ``put``; ``unread`` says whether
     nobody has taken the latest value yet (so a writer can skip making values nobody reads). Readers
-    that poll may also ask to be told of a ``put`` (on the writer's thread: they must only schedule work)."""
+    that poll may also ask to be told of a ``put`` and whether a person is waiting for it (``asked``),
+    on the writer's thread: they must only schedule work."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._version = 0
         self._value: Any = None
         self.unread = False
-        self._listeners: list[Callable[[], None]] = []
+        self._listeners: list[Callable[[bool], None]] = []
 
-    def put(self, value: Any) -> None:
+    def put(self, value: Any, asked: bool = False) -> None:
         with self._lock:
             self._version += 1
             self._value = value
             self.unread = True
             listeners = list(self._listeners)
         for listener in listeners:
-            listener()
+            listener(asked)
 
-    def listen(self, listener: Callable[[], None]) -> Callable[[], None]:
-        """Call ``listener()`` after every ``put``; returns the function that stops it."""
+    def listen(self, listener: Callable[[bool], None]) -> Callable[[], None]:
+        """Call ``listener(asked)`` after every ``put``; returns the function that stops it."""
         with self._lock:
             self._listeners.append(listener)
 

@@ -282,7 +282,7 @@ class Trainer:
                 # nobody reads a headless run's pictures, and it trains the faster for it.
                 due = time.perf_counter() - self._last_snapshot >= self._snapshot_spacing() and not self.mailbox.unread
                 if self.pictures and (commands or refresh or (trained and (due or not continuous))):
-                    self._publish(token)
+                    self._publish(token, asked=bool(commands or refresh))
             except Exception as error:  # a bug must not kill the thread and hang the page
                 self._iterating = False
                 log.exception("training thread error")
@@ -323,7 +323,7 @@ class Trainer:
         model = getattr(self.experiment, "model", None)
         training = model.training if model is not None else False
         try:
-            self._publish(CancelToken())
+            self._publish(CancelToken(), asked=True)
         finally:
             if model is not None:
                 model.train(training)
@@ -335,7 +335,9 @@ class Trainer:
         cost = self._snapshot_seconds
         return max(self.snapshot_interval, cost / self.snapshot_share - cost)
 
-    def _publish(self, token: CancelToken) -> None:
+    def _publish(self, token: CancelToken, asked: bool = False) -> None:
+        """Put a snapshot in the mailbox; ``asked``: it answers a person (a knob, a command), not
+        training's own pace, so readers should show it at once."""
         start = time.perf_counter()
         self._spaced_separately = 0.0
         try:
@@ -350,7 +352,7 @@ class Trainer:
             cost, average = self._last_snapshot - start - self._spaced_separately, self._snapshot_seconds
             self._snapshot_seconds = cost if not average else 0.7 * average + 0.3 * cost
         self._draw_failure = ""  # the settings that could not be drawn have changed
-        self.mailbox.put(snapshot)
+        self.mailbox.put(snapshot, asked)
 
     def _stop_with(self, reason: StopReason, message: str) -> None:
         with self._cond:

@@ -126,11 +126,11 @@ class SessionStream:
                 pn.state.curdoc.on_event(ConnectionLost, lambda _event: self.stop())
                 self._stop_listening = self.trainer.mailbox.listen(partial(self._wake, pn.state.curdoc))
 
-    def _wake(self, doc) -> None:
-        """A picture made while nothing trains (a knob re-solved, a step done) goes out on the event
-        loop's next turn, not at the next poll (up to POLL_PERIOD_MS later: half a slider's wait).
-        Called on the training thread; while training runs on, pictures keep the poll's pace."""
-        if self.trainer.running or self._wake_pending:
+    def _wake(self, doc, asked: bool) -> None:
+        """A picture a person waits for (a knob re-solved, a step done, anything made while nothing
+        trains) goes out on the event loop's next turn, not at the next poll (up to POLL_PERIOD_MS
+        later). Called on the training thread; training's own pictures keep the poll's pace."""
+        if (self.trainer.running and not asked) or self._wake_pending:
             return
         self._wake_pending = True
         try:
