@@ -11,6 +11,7 @@ autoregressive prediction, and the latent trajectory z(t) with the solver's eval
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -185,15 +186,25 @@ class LatentODEExperiment(Experiment):
         count = min(self.batch_size, len(data["t"]))
         batch = torch.randperm(len(data["t"]), generator=self._batches)[:count]
         t, x, observed = data["t"][batch], data["x"][batch], data["count"][batch]
-        elbo = self.model["ode"].elbo(t, x, observed, NOISE_STD,
-                                         self._integrator(self.solver_config(), token))
-        rnn_loss = self.model["rnn"].one_step_loss(t, x, observed)
+        # The RNN learns on a second thread meanwhile (its own forward and backward pass: torch's
+        # operators release the GIL, and the two models share nothing), so its third of an
+        # iteration costs no time where a second core is free.
+        with ThreadPoolExecutor(1, thread_name_prefix="odeviz-latent-rnn") as beside:
+            rnn_learnt = beside.submit(self._rnn_loss_backward, t, x, observed)
+            elbo = self.model["ode"].elbo(t, x, observed, NOISE_STD, self._integrator(self.solver_config(), token))
+            rnn_loss = rnn_learnt.result()
         kl_weight = min(1.0, self.trainer.iteration / self.kl_warmup) if self.kl_warmup else 1.0
         if self.trainer.iteration % EVALUATE_EVERY == 0:
             self._last_rmse = self.test_rmse(token)
         scalars = {"elbo": -elbo.loss.item(), "log_likelihood": elbo.log_likelihood.item(), "kl": elbo.kl.item(),
                    "rnn_mse": rnn_loss.item(), "rmse_ode": self._last_rmse[0], "rmse_rnn": self._last_rmse[1]}
+        # (The RNN's gradients are in already: its loss is added as a number, for the blow-up watch.)
         return kl_weight * elbo.kl - elbo.log_likelihood + rnn_loss, scalars, elbo.stats
+
+    def _rnn_loss_backward(self, t: torch.Tensor, x: torch.Tensor, observed: torch.Tensor) -> torch.Tensor:
+        loss = self.model["rnn"].one_step_loss(t, x, observed)
+        loss.backward()
+        return loss.detach()
 
     def _learning_rate(self) -> float:
         progress = self.trainer.iteration / self.decay_iterations if self.decay_iterations else None
