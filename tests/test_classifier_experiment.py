@@ -66,7 +66,7 @@ def test_pictures_while_training_keep_to_their_share_and_are_coarser(make_experi
     _latest(experiment)
     published = []
     original_put = experiment.trainer.mailbox.put
-    experiment.trainer.mailbox.put = lambda snapshot: (published.append(snapshot), original_put(snapshot))
+    experiment.trainer.mailbox.put = lambda snapshot, *asked: (published.append(snapshot), original_put(snapshot, *asked))
     experiment.start()
     time.sleep(1.5)
     experiment.pause()

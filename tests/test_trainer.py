@@ -111,6 +111,29 @@ def test_a_run_nobody_watches_draws_no_pictures_until_it_stops(make_experiment):
     assert trainer.mailbox.latest().iteration == trainer.iteration  # stopped: the last picture is drawn
 
 
+def test_pictures_are_spaced_by_what_showing_them_costs_too(make_experiment):
+    """A served page's event loop shares the GIL with training: what it reports each frame costs counts
+    against the pictures' share (15 % for this experiment) like the drawing itself does."""
+    def pictures_in(seconds: float, display_cost: float) -> int:
+        experiment = make_experiment()
+        trainer, versions = experiment.trainer, set()
+        assert trainer.wait_idle()
+        trainer.start()
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:  # a page reading at 50 Hz and saying what each picture cost it
+            news = trainer.mailbox.newer_than(max(versions, default=0))
+            if news is not None:
+                versions.add(news[0])
+                trainer.note_display_cost(display_cost)
+            time.sleep(0.02)
+        experiment.close()
+        return len(versions)
+
+    cheap, costly = pictures_in(2.0, 0.0), pictures_in(2.0, 0.06)
+    # 60 ms a picture at most 15 % of the time: ≥ 0.34 s apart, ≤ 7 in 2 s; cheap ones every 0.1 s.
+    assert costly <= 2.0 / 0.34 + 1 < cheap, (costly, cheap)
+
+
 def test_pause_stops_within_one_evaluation(make_experiment):
     experiment = make_experiment(SlowContinuityExperiment)
     field = experiment.model["ode"]

@@ -80,6 +80,9 @@ class ContinuityExperiment(Experiment):
     samples = param.Integer(64, bounds=(4, 4096), doc="training inputs drawn from [-1, 1]")
     trajectories = param.Integer(17, bounds=(2, 101), doc="evenly spaced inputs whose trajectories are drawn")
     restart_on = ("target", "augment", "width", "samples", "seed")
+    # Pictures while training take at most this share of the training thread, counting what a served
+    # page spends showing each (it holds the same GIL): ~7 a second served, up to 10 headless.
+    snapshot_share = 0.15
 
     def _build(self) -> None:
         # What the built models were made for; params may change before the next rebuild runs.

@@ -83,6 +83,9 @@ class MirroredTrainer:
     def refresh(self) -> None:
         """Nothing to do here: the remote experiment redraws itself when a param changes."""
 
+    def note_display_cost(self, seconds: float) -> None:
+        """Nothing to do here: the page's work does not slow a worker's training."""
+
     def wait_idle(self, timeout: float = 60.0) -> bool:
         """Block until a fetch finds the remote experiment idle (for tests and scripts)."""
         deadline = time.monotonic() + timeout

@@ -117,6 +117,7 @@ class Trainer:
         self._thread: threading.Thread | None = None
         self._last_snapshot = float("-inf")
         self._snapshot_seconds = 0.0  # moving average of what one snapshot costs
+        self._display_seconds = 0.0  # moving average of what showing one costs its reader (see note_display_cost)
         self._spaced_separately = 0.0  # seconds of the current snapshot that space themselves
 
     @property
@@ -328,11 +329,18 @@ class Trainer:
             if model is not None:
                 model.train(training)
 
+    def note_display_cost(self, seconds: float) -> None:
+        """What showing one snapshot cost its reader in this process (a served page's event loop:
+        refilling its sources and serialising the frame, holding the GIL this thread trains with).
+        With ``snapshot_share`` set, pictures are spaced by that cost too. Callable from any thread."""
+        average = self._display_seconds
+        self._display_seconds = seconds if not average else 0.7 * average + 0.3 * seconds
+
     def _snapshot_spacing(self) -> float:
         """Seconds from the end of one snapshot to the next while training."""
         if not self.snapshot_share:
             return self.snapshot_interval
-        cost = self._snapshot_seconds
+        cost = self._snapshot_seconds + self._display_seconds
         return max(self.snapshot_interval, cost / self.snapshot_share - cost)
 
     def _publish(self, token: CancelToken, asked: bool = False) -> None:

@@ -122,10 +122,6 @@ class ClassifierPage(ClassifierPageBase):
         return min(range(len(times)), key=lambda i: abs(times[i] - self.time.value))
 
     def on_snapshot(self, snapshot) -> None:
-        with pn.io.hold():  # a frame changes a dozen sources: one message to the browser, not a dozen
-            self._draw(snapshot)
-
-    def _draw(self, snapshot) -> None:
         options = [round(float(t), 3) for t in snapshot.field_times]
         if self.time.options != options:
             self.time.options = options

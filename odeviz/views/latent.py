@@ -114,11 +114,10 @@ class LatentPage(ExperimentPage):
 
     # ---- drawing --------------------------------------------------------------------------
     def on_snapshot(self, snapshot) -> None:
-        with pn.io.hold():
-            last_series = max(1, snapshot.series_count - 1)  # the slider needs a range; the data say how long
-            if self.series_slider.end != last_series:
-                self.series_slider.end = last_series
-            self.figures.show(snapshot)
+        last_series = max(1, snapshot.series_count - 1)  # the slider needs a range; the data say how long
+        if self.series_slider.end != last_series:
+            self.series_slider.end = last_series
+        self.figures.show(snapshot)
 
     def on_poll(self) -> None:
         super().on_poll()

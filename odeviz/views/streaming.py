@@ -85,6 +85,16 @@ class SessionStream:
     def poll(self) -> None:
         if not self.shown:
             return
+        # Everything a poll changes (a dozen sources, the status line) goes to the browser as one
+        # message: sent one by one, each change is serialised and written on its own, with the GIL.
+        drawing = time.thread_time()  # this thread's CPU: what a frame takes from training, not GIL waits
+        with pn.io.hold():
+            drew = self._hand_news()
+        if drew:  # the trainer spaces its pictures by what they cost here too
+            self.trainer.note_display_cost(time.thread_time() - drawing)
+
+    def _hand_news(self) -> bool:
+        """Hand the listeners what is new; True if that included a snapshot."""
         news = self.trainer.mailbox.newer_than(self.version)
         if news is not None:
             self.version, self.snapshot = news
@@ -95,6 +105,7 @@ class SessionStream:
             self._hand_rows()
         for listener in self._on_poll:
             listener()
+        return news is not None
 
     def _hand_rows(self) -> None:
         self._rows_handed = time.monotonic()
