@@ -46,3 +46,20 @@ def test_page_fits_a_projector_and_stays_put_when_training(odeviz_server, chromi
     page.keyboard.press(" ")  # Space again = Pause
     page.wait_for_selector("button:text-is('Train')", timeout=30_000)
     assert not chromium.errors, f"console errors {chromium.errors[:3]}, failed requests {failed[:5]}"
+
+
+def test_the_index_lists_every_page_on_one_projector_screen(odeviz_server, chromium):
+    from odeviz.views.catalog import CATALOG
+
+    page = chromium.page
+    page.set_viewport_size(VIEWPORT)
+    page.goto(odeviz_server)
+    cards = page.locator("a.page")
+    assert cards.count() == len(CATALOG)
+    for index, listing in enumerate(CATALOG.values()):
+        card = cards.nth(index)
+        assert card.locator("h2").inner_text() == listing.title and card.locator("p").inner_text() == listing.summary
+        box = card.bounding_box()
+        assert box["y"] + box["height"] <= VIEWPORT["height"] and box["x"] + box["width"] <= VIEWPORT["width"], listing.title
+    page.screenshot(path=str(REPO / "assets" / "index.png"))
+    assert not chromium.errors, f"console errors {chromium.errors[:3]}"

@@ -10,6 +10,7 @@ what their sources already hold, so handing it over again later would not help e
 """
 from __future__ import annotations
 
+import contextlib
 import time
 from functools import partial
 from typing import Any, Callable
@@ -39,14 +40,19 @@ class SessionStream:
     It never waits for the trainer: ``snapshot`` is None until the first one is published (the
     experiment builds its models on its training thread), and the first poll after that hands it on.
 
+    ``one_message``: a snapshot's changes to the page go to the browser as one message (Panel's
+    ``pn.io.hold``); the history rows and the status line go on their own.
+
     ``rows_period`` > 0 hands new history rows over at most every that many seconds while training
     runs continuously: each batch of rows repaints the page's curves in the browser (a plot repaint
     costs milliseconds of the browser's CPU, more in software rendering), and curves need not move as
     often as pictures. Rows of a Step or of a run that has stopped are handed over at the next poll.
     """
 
-    def __init__(self, experiment: Experiment, rows_period: float = 0.0, on_stop: Callable[[], None] | None = None) -> None:
+    def __init__(self, experiment: Experiment, rows_period: float = 0.0, on_stop: Callable[[], None] | None = None,
+                 one_message: bool = True) -> None:
         self.experiment = experiment
+        self.one_message = one_message
         self._on_stop = on_stop
         self.trainer = experiment.trainer
         self.version, self.snapshot = 0, None
@@ -85,11 +91,8 @@ class SessionStream:
     def poll(self) -> None:
         if not self.shown:
             return
-        # Everything a poll changes (a dozen sources, the status line) goes to the browser as one
-        # message: sent one by one, each change is serialised and written on its own, with the GIL.
         drawing = time.thread_time()  # this thread's CPU: what a frame takes from training, not GIL waits
-        with pn.io.hold():
-            drew = self._hand_news()
+        drew = self._hand_news()
         if drew:  # the trainer spaces its pictures by what they cost here too
             self.trainer.note_display_cost(time.thread_time() - drawing)
 
@@ -98,8 +101,13 @@ class SessionStream:
         news = self.trainer.mailbox.newer_than(self.version)
         if news is not None:
             self.version, self.snapshot = news
-            for listener in self._on_snapshot:
-                listener(self.snapshot)
+            # A picture's dozen source changes go to the browser as one message (unless the page says
+            # otherwise): sent one by one, each is serialised and written on its own, with the GIL.
+            # Not the history: a clear and a stream of one source in one message would reach the
+            # browser as the new rows twice (the clear is sent with the source's data as it is by then).
+            with pn.io.hold() if self.one_message else contextlib.nullcontext():
+                for listener in self._on_snapshot:
+                    listener(self.snapshot)
         # Continuous training adds rows all the time; otherwise (a Step, a finished run) they come at once.
         if not self.trainer.running or time.monotonic() - self._rows_handed >= self.rows_period:
             self._hand_rows()

@@ -57,6 +57,9 @@ class Table1Page(ExperimentPage):
     experiment_class, figures_class = Table1Experiment, Table1Figures
     title, summary = title_and_summary("table1")
     intro = INTRO
+    # The table is emptied before it is refilled, so that BokehJS's DataTable redraws rows whose count
+    # did not change: that takes two messages (in one, the browser does not redraw it).
+    picture_in_one_message = False
 
     def make_experiment(self, **params) -> Table1Experiment:
         experiment, self._problem = _default_experiment(**params)

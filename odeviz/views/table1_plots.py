@@ -266,7 +266,7 @@ class Table1Figures:
         cells = table_columns(snapshot.rows)
         if cells != self.rows.data:
             # BokehJS 3.9's DataTable redraws replaced data only when the row count changes (measured
-            # in Chromium): empty it first, in the same message, so every update is drawn.
+            # in Chromium): empty it first, in a message of its own, so every update is drawn.
             self.rows.data = {name: [] for name in cells}
             self.rows.data = cells
         # Only what changed is sent: snapshots come at 10 Hz, the errors once an epoch, the memory sweep
