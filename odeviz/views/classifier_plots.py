@@ -203,7 +203,7 @@ class ClassifierFigures(figures.HistoryPlots):
                             legend_label="accuracy")
         figures.hover(fig, [loss, accuracy], [("iteration", "@iteration"), ("cross-entropy", "@cross_entropy{0.000e}"),
                                               ("accuracy", "@accuracy{0.0%}")])
-        figures.style_legend(fig, "bottom_left")
+        figures.style_legend(fig, "above")  # inside, it covered the loss curve
         return fig
 
     # ---- updates (on the session's event loop) --------------------------------------------

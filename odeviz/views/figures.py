@@ -141,7 +141,7 @@ def nfe_figure(history, title: str = "Evaluations of f per iteration (NFE)"):
                         legend_label="NFE backward (adjoint)")
     hover(fig, [forward, backward], [("iteration", "@iteration"), ("forward", "@nfe_forward"),
                                              ("backward", "@nfe_backward")])
-    style_legend(fig, "top_left")
+    style_legend(fig, "above")  # inside, it covered the backward curve where NFE runs highest
     return fig
 
 
