@@ -1,4 +1,6 @@
 """The latent ODE page in a real browser: panel serve + Debian's Chromium via Playwright."""
+import time
+
 import pytest
 
 from harness import REPO, SOURCE_COLUMN_JS, wait_for_first_picture, wait_for_source
@@ -50,9 +52,15 @@ def test_latent_page_trains_and_a_tap_moves_the_prediction(odeviz_server, chromi
     page.wait_for_function(CHANGED_JS, arg=["series-extrapolation", "x", before], timeout=15_000)
     page.wait_for_function("() => Bokeh.documents[0].get_model_by_name('series-plot').title.text"
                            ".endsWith('31 observations, edited')", timeout=10_000)
-    page.screenshot(path=str(ARTIFACTS / "latent.png"), full_page=True)
+    page.screenshot(path=str(ARTIFACTS / "latent.png"))  # (a full-page one resizes the page: it lays out anew)
 
-    page.mouse.click(*page.evaluate(SCREEN_POINT_JS, target))  # on the new observation (the frame may have moved)
+    # On the new observation, where the plot shows it once it has settled: a point off the curve widens
+    # the plot's ranges (they follow the data), and BokehJS rescales over the next animation frames.
+    point, deadline = None, time.monotonic() + 10
+    while (now := page.evaluate(SCREEN_POINT_JS, target)) != point and time.monotonic() < deadline:
+        point = now
+        page.wait_for_timeout(300)
+    page.mouse.click(*point)
     page.wait_for_function("() => Bokeh.documents[0].get_model_by_name('series-observations').data.x.length === 30",
                            timeout=15_000)
     assert chromium.errors == [], f"browser console errors: {chromium.errors}"
