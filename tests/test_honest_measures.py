@@ -101,7 +101,9 @@ def test_a_sweep_states_its_repeats_and_fits_the_cost_per_evaluation():
     sweep = tolerance_sweep(Sleepy(torch.float64), torch.randn(32, 2, dtype=torch.float64), (1e-2, 1e-4, 1e-6), repeats=3)
     assert sweep.repeats == 3 and len(sweep.wall_spread) == 3 and (sweep.wall_spread >= 0).all()
     per_evaluation, fixed = sweep.seconds_per_evaluation()
-    assert 0.002 <= per_evaluation < 0.02 and np.isfinite(fixed)
+    # About the 2 ms slept: a loaded machine lengthens the few-evaluation solves' sleeps most, relative to
+    # their count, which tilts a three-point fit (1.3 ms once in CI at load 3.4), never to a tenth of it.
+    assert 0.001 <= per_evaluation < 0.02 and np.isfinite(fixed)
 
 
 def test_table1_json_carries_each_seed_and_their_aggregate():
