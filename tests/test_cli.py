@@ -108,11 +108,11 @@ def test_serve_listens_before_it_imports_a_page_or_torch():
     probe = textwrap.dedent("""
         import sys
         from odeviz.cli import build_parser
-        from odeviz.cli.serve import _page_factory
+        from odeviz.cli.serve import _catalog_page
         from odeviz.views.catalog import CATALOG
         from odeviz.views.lesson_file import lesson_title
         build_parser(only="serve")
-        factories = [_page_factory(slug) for slug in CATALOG]
+        factories = [_catalog_page(slug) for slug in CATALOG]
         print(lesson_title(), "|", sorted(name for name in sys.modules if name.split(".")[0] == "torch"
                                            or name.startswith(("odeviz.experiments", "odeviz.views.page"))))
     """)

@@ -11,7 +11,7 @@ import pytest
 import panel as pn
 from harness import LightClient, free_port, press_train, served
 
-from odeviz.cli.serve import _page_factory
+from odeviz.cli.serve import _catalog_page
 from odeviz.views import streaming
 
 pytestmark = pytest.mark.browser
@@ -38,7 +38,7 @@ def _readout(document) -> str:
 def test_a_knob_on_a_paused_page_is_redrawn_without_waiting_for_the_poll(monkeypatch):
     monkeypatch.setattr(streaming, "POLL_PERIOD_MS", 30_000)  # the poll alone would show it 30 s later
     port = free_port()
-    server = pn.serve({"classifier": _page_factory("classifier")}, port=port, address="127.0.0.1", show=False,
+    server = pn.serve({"classifier": _catalog_page("classifier")}, port=port, address="127.0.0.1", show=False,
                       threaded=True, websocket_origin=[f"127.0.0.1:{port}"])
     client = None
     try:

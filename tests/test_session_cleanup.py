@@ -11,7 +11,7 @@ import pytest
 from bokeh.document import Document
 from harness import LightClient, free_port
 
-from odeviz.cli.serve import TRIM_DELAY_SECONDS, _page_factory
+from odeviz.cli.serve import TRIM_DELAY_SECONDS, _catalog_page
 from odeviz.experiments import Experiment
 from odeviz.runtime import SERVED_GIL_SWITCH_SECONDS
 
@@ -36,7 +36,7 @@ def panel_objects() -> int:
 
 def test_closed_sessions_leave_no_document_and_no_view_behind():
     port = free_port()
-    server = pn.serve({"continuity": _page_factory("continuity")}, port=port, address="127.0.0.1", show=False,
+    server = pn.serve({"continuity": _catalog_page("continuity")}, port=port, address="127.0.0.1", show=False,
                       threaded=True, check_unused_sessions_milliseconds=200, unused_session_lifetime_milliseconds=500,
                       websocket_origin=[f"127.0.0.1:{port}"])
     try:

@@ -28,24 +28,35 @@ TRIM_DELAY_SECONDS = 1.0  # ... and its memory goes back to the system a second 
 SESSION_END_SECONDS = (UNUSED_SESSION_CHECK_MS + UNUSED_SESSION_LIFETIME_MS) / 1000 + TRIM_DELAY_SECONDS
 
 
-def _page_factory(slug: str, lesson_path: Path | None = None) -> Callable:
-    def page():  # a plain function, so Panel calls it once per browser session: a fresh page each
+def _session_page(name: str, build: Callable[[], object]) -> Callable:
+    """What Panel calls once per browser session (a plain function: a fresh page each): the session's
+    set-up, then ``build()``."""
+    def page():
         import panel as pn
 
         from ..runtime import configure_session
 
         configure_session()
         pn.state.on_session_destroyed(_return_memory_soon)
-        if lesson_path is not None:
-            from ..views.lesson import LessonPage
+        return build()
 
-            return LessonPage(_lesson(lesson_path))
-        from ..views.catalog import page_class
-
-        return page_class(slug)()
-
-    page.__name__ = slug
+    page.__name__ = name
     return page
+
+
+def _catalog_page(slug: str) -> Callable:
+    from ..views.catalog import page_class  # the class (and torch) only when a session first opens it
+
+    return _session_page(slug, lambda: page_class(slug)())
+
+
+def _lesson_page(path: Path) -> Callable:
+    def build():
+        from ..views.lesson import LessonPage
+
+        return LessonPage(_lesson(path))
+
+    return _session_page("lesson", build)
 
 
 @functools.cache
@@ -161,7 +172,7 @@ def _serve(args: argparse.Namespace) -> int:
               f"(host names answered: {', '.join(gate.hosts)}; sessions signed)", file=sys.stderr)
     # The lesson first: where a class starts. The pages are imported when the first is opened (or
     # by the warm-up below): the index answers before torch is loaded.
-    pages = {"lesson": _page_factory("lesson", lesson_path), **{slug: _page_factory(slug) for slug in CATALOG}}
+    pages = {"lesson": _lesson_page(lesson_path), **{slug: _catalog_page(slug) for slug in CATALOG}}
     titles = {"lesson": f"odeviz · {title}", **{slug: f"odeviz · {page.title}" for slug, page in CATALOG.items()}}
     pn.config.index_titles = {"/lesson": f"Guided lesson: {title}",
                               **{f"/{slug}": page.title for slug, page in CATALOG.items()}}

@@ -4,10 +4,9 @@ The page classes and :data:`PAGES` (the classes by URL slug) come from :mod:`.pa
 they import their experiments and torch (~2 s), and a server lists the pages from :mod:`.catalog`
 before it needs one.
 """
-__all__ = [
-    "PAGES", "CNFPage", "ExperimentPage", "ClassifierPage", "ContinuityPage", "Figure3Page", "LatentPage",
-    "Table1Page",
-]
+from .catalog import CATALOG
+
+__all__ = ["PAGES", "ExperimentPage", *(listing.class_name for listing in CATALOG.values())]
 
 
 def __getattr__(name: str):

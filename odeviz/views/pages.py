@@ -1,4 +1,5 @@
-"""Every page class, and :data:`PAGES`: the classes by URL slug, in the catalog's order."""
+"""Every page class, and :data:`PAGES`: the classes by URL slug, in the catalog's order (what
+:mod:`odeviz.views` hands out on first use)."""
 from .catalog import CATALOG
 from .classifier import ClassifierPage
 from .cnf import CNFPage
@@ -10,7 +11,3 @@ from .table1 import Table1Page
 
 PAGES = {slug: globals()[listing.class_name] for slug, listing in CATALOG.items()}
 
-__all__ = [
-    "PAGES", "CNFPage", "ExperimentPage", "ClassifierPage", "ContinuityPage", "Figure3Page", "LatentPage",
-    "Table1Page",
-]
