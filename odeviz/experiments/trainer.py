@@ -109,6 +109,7 @@ class Trainer:
         self._running = False
         self._steps_pending = 0
         self._refresh = False
+        self._picture_owed = False  # the first trained iteration after Train or Step is shown at once
         self._closing = False
         self._busy = False
         self._iterating = False  # a training iteration is running (its token takes redraws in between)
@@ -141,6 +142,7 @@ class Trainer:
             self._running = True
             self.state = TrainerState.RUNNING
             self._clear_message()
+            self._picture_owed = True
             self._wake()
 
     resume = start
@@ -164,6 +166,7 @@ class Trainer:
         with self._cond:
             self._steps_pending += int(count)
             self._clear_message()
+            self._picture_owed = True
             self._wake()
 
     def reset(self) -> None:
@@ -271,6 +274,8 @@ class Trainer:
                     self._steps_pending -= 1
                 continuous = self._running or self._steps_pending > 0
                 refresh, self._refresh = self._refresh, False
+                owed = train and self._picture_owed
+                self._picture_owed = self._picture_owed and not train
                 self._token = token = CancelToken()
             try:
                 for command in commands:
@@ -280,10 +285,13 @@ class Trainer:
                 trained = self._iterate(token) if train else False
                 self._iterating = False
                 # While training runs on, a picture is due once spaced and once the last one was taken:
-                # nobody reads a headless run's pictures, and it trains the faster for it.
+                # nobody reads a headless run's pictures, and it trains the faster for it. The first
+                # trained iteration after Train or Step is shown at once, if the last one was read:
+                # someone pressed it and watches.
+                owed = owed and trained and not self.mailbox.unread
                 due = time.perf_counter() - self._last_snapshot >= self._snapshot_spacing() and not self.mailbox.unread
-                if self.pictures and (commands or refresh or (trained and (due or not continuous))):
-                    self._publish(token, asked=bool(commands or refresh))
+                if self.pictures and (commands or refresh or owed or (trained and (due or not continuous))):
+                    self._publish(token, asked=bool(commands or refresh or owed))
             except Exception as error:  # a bug must not kill the thread and hang the page
                 self._iterating = False
                 log.exception("training thread error")
