@@ -74,15 +74,21 @@ def test_adding_and_removing_observations_moves_the_extrapolation(make_experimen
     experiment.step(30)
     before = _latest(experiment)
     # Between the first two observations: the encoder reads backwards, so early ones weigh most.
-    late = float(before.obs_t[:2].mean())
-    experiment.add_observation(late, [8.0, -8.0])
+    early = float(before.obs_t[:2].mean())
+    experiment.add_observation(early, [8.0, -8.0])
     added = _latest(experiment)
     assert experiment.trainer.iteration == 30, "no retraining"
-    assert added.edited and len(added.obs_t) == 31 and late in added.obs_t
+    assert added.edited and len(added.obs_t) == 31 and early in added.obs_t
     assert (np.diff(added.obs_t) > 0).all()
     assert np.abs(added.ode_x - before.ode_x).max() > 1e-3 and np.abs(added.z0_mean - before.z0_mean).max() > 1e-4
-    assert np.abs(added.rnn_x - before.rnn_x).max() > 1e-4
-    experiment.remove_observation(int(np.flatnonzero(added.obs_t == late)[0]))
+    # The RNN reads forwards: a last observation moves its prediction (an early one fades in its state).
+    late = float(before.obs_t[-1] + 0.1)
+    experiment.add_observation(late, [8.0, -8.0])
+    both = _latest(experiment)
+    assert len(both.obs_t) == 32 and both.obs_t[-1] == late
+    assert np.abs(both.rnn_x - before.rnn_x).max() > 1e-3
+    for added_at in (early, late):
+        experiment.remove_observation(int(np.flatnonzero(_latest(experiment).obs_t == added_at)[0]))
     removed = _latest(experiment)
     np.testing.assert_array_equal(removed.obs_t, before.obs_t)
     np.testing.assert_allclose(removed.ode_x, before.ode_x, atol=1e-5)
@@ -144,8 +150,10 @@ def test_table2_rows_train_fresh_models_beside_the_papers_numbers():
 
 def test_latent_ode_extrapolates_better_than_the_rnn_at_30_observations(make_experiment):
     """Table 2's first column in small: same data, same batches, same optimiser for both, the
-    experiment's recipe (a large step falling along a cosine, KL warm-up), 150 iterations."""
-    experiment = make_experiment(LatentODEExperiment, observations=30, batch_size=400, decay_iterations=300)
+    experiment's recipe (a step falling along a cosine, KL warm-up) shortened to 150 iterations, with
+    a larger first step (3e-2: the default 1.5e-2 is best over the 1000 iterations of a Table 2 column)."""
+    experiment = make_experiment(LatentODEExperiment, observations=30, batch_size=400, decay_iterations=300,
+                                 learning_rate=3e-2)
     experiment.trainer.snapshot_interval = float("inf")
     experiment.step(150)
     assert experiment.trainer.wait_idle(1200) and experiment.trainer.iteration == 150

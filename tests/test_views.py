@@ -126,6 +126,23 @@ def test_tolerance_slider_resolves_a_paused_model(page):
     assert slider.value == 12
 
 
+def test_a_default_between_the_log_stops_is_a_stop_of_its_own():
+    """The latent ODE learns at 1.5e-2 by default: its slider says 1.5e-2 (not its neighbour 1e-2), and
+    showing it changes nothing; a step left is 1e-2."""
+    from odeviz.experiments import LatentODEExperiment
+    from odeviz.views.controls import log_slider
+
+    experiment = LatentODEExperiment()
+    try:
+        slider = log_slider(experiment, "learning_rate", -4, -1).select(pn.widgets.IntSlider)[0]
+        labels = slider.format.code
+        assert experiment.learning_rate == 1.5e-2 and '"1.5e-2"' in labels and '"1e-2"' in labels
+        assert labels.index('"1e-2"') < labels.index('"1.5e-2"') < labels.index('"3e-2"')
+        slider.value -= 1
+        assert experiment.learning_rate == 1e-2
+    finally:
+        experiment.close()
+
 def test_refused_value_keeps_the_session(page):
     pn.panel(page).get_root()
     slider = next(w for w in page._layout.select(pn.widgets.IntSlider) if w.label == "Rtol")

