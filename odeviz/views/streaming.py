@@ -40,8 +40,9 @@ class SessionStream:
     It never waits for the trainer: ``snapshot`` is None until the first one is published (the
     experiment builds its models on its training thread), and the first poll after that hands it on.
 
-    ``one_message``: a snapshot's changes to the page go to the browser as one message (Panel's
-    ``pn.io.hold``); the history rows and the status line go on their own.
+    ``one_message``: what a poll changes on the page (a snapshot, the new history rows, the status
+    line) goes to the browser as one message (Panel's ``pn.io.hold``); a reset's clear of the history
+    goes on its own before it.
 
     ``rows_period`` > 0 hands new history rows over at most every that many seconds while training
     runs continuously: each batch of rows repaints the page's curves in the browser (a plot repaint
@@ -98,32 +99,36 @@ class SessionStream:
 
     def _hand_news(self) -> bool:
         """Hand the listeners what is new; True if that included a snapshot."""
+        self._hand_clear()
         news = self.trainer.mailbox.newer_than(self.version)
-        if news is not None:
-            self.version, self.snapshot = news
-            # A picture's dozen source changes go to the browser as one message (unless the page says
-            # otherwise): sent one by one, each is serialised and written on its own, with the GIL.
-            # Not the history: a clear and a stream of one source in one message would reach the
-            # browser as the new rows twice (the clear is sent with the source's data as it is by then).
-            with pn.io.hold() if self.one_message else contextlib.nullcontext():
+        # A poll's changes (a picture's dozen source changes, the new rows, the status line) go to the
+        # browser as one message, unless the page says otherwise: sent one by one, each is serialised
+        # and written on its own, with the GIL (a Bokeh message's cost grows with the page's models).
+        with pn.io.hold() if self.one_message else contextlib.nullcontext():
+            if news is not None:
+                self.version, self.snapshot = news
                 for listener in self._on_snapshot:
                     listener(self.snapshot)
-        # Continuous training adds rows all the time; otherwise (a Step, a finished run) they come at once.
-        if not self.trainer.running or time.monotonic() - self._rows_handed >= self.rows_period:
-            self._hand_rows()
-        for listener in self._on_poll:
-            listener()
+            # Continuous training adds rows all the time; otherwise (a Step, a finished run) they come at once.
+            if not self.trainer.running or time.monotonic() - self._rows_handed >= self.rows_period:
+                self._hand_rows()
+            for listener in self._on_poll:
+                listener()
         return news is not None
+
+    def _hand_clear(self) -> None:
+        """After a reset, the history's clear goes on its own: a clear and a stream of one source in
+        one message reach the browser as the new rows twice (the clear carries the source's data as
+        it is by the time the message is sent)."""
+        if self.trainer.history.generation != self._generation:
+            self._generation, self._rows_seen = self.trainer.history.generation, 0
+            for listener in self._on_clear:
+                listener()
 
     def _hand_rows(self) -> None:
         self._rows_handed = time.monotonic()
         generation, rows = self.trainer.history.since(self._rows_seen)
-        if generation != self._generation:
-            self._generation, self._rows_seen = generation, 0
-            for listener in self._on_clear:
-                listener()
-            generation, rows = self.trainer.history.since(0)
-        if rows and generation == self._generation:
+        if rows and generation == self._generation:  # else a reset came between: cleared at the next poll
             self._rows_seen += len(rows["iteration"])
             for listener in self._on_rows:
                 listener(rows)
