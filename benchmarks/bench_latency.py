@@ -48,6 +48,7 @@ SOURCE_CHANGED_JS = """([name, column, before]) => {
   return true;
 }"""
 COLUMN_JS = "([name, column]) => Array.from(Bokeh.documents[0].get_model_by_name(name).data[column])"
+HAS_COLUMN_JS = "([name, column]) => (Bokeh.documents[0].get_model_by_name(name)?.data[column]?.length ?? 0) > 0"
 PAGES = {  # slug: (text once the first picture is there, a source the first picture fills)
     "classifier": ("text=Iteration 0", "trajectories-0", "x"),
     "cnf": ("text=Iteration 0", "cnf-samples", "x"),
@@ -107,6 +108,7 @@ def measure_page(browser, base: str, slug: str, presses: int) -> dict:
     result = {"open_to_first_plot_s": round(time.perf_counter() - start, 2)}
     page.evaluate(ACTION_CLOCK_JS)
     if source is not None:  # Train → the first redrawn picture
+        page.wait_for_function(HAS_COLUMN_JS, arg=[source, column], timeout=120_000)  # the first picture is in
         before = page.evaluate(COLUMN_JS, [source, column])
         page.get_by_role("button", name="Train", exact=True).click()
         page.wait_for_function(SOURCE_CHANGED_JS, arg=[source, column, before], polling="raf", timeout=60_000)
