@@ -12,7 +12,7 @@ import odeviz
 from odeviz.data.densities import PointSource, parse_points, read_points
 from odeviz.data.files import MAX_FILE_BYTES
 from odeviz.experiments import CNFExperiment, CNFSnapshot
-from odeviz.experiments.cnf import DISPLAY_SHARE, FRACTIONS, GRID_IDLE, HEAVY_PERIOD, PLANAR_BANK
+from odeviz.experiments.cnf import DISPLAY_SHARE, FRACTIONS, GRID_FIRST, GRID_IDLE, HEAVY_PERIOD, PLANAR_BANK
 
 
 @pytest.fixture(scope="module")
@@ -247,3 +247,21 @@ def test_a_tolerance_change_on_a_paused_model_shows_light_pictures_first_then_th
     assert first.solver.rtol == 3e-4 and first.density_solver.rtol == 1e-3  # re-solved samples at once, old grids
     assert last.solver.rtol == last.density_solver.rtol == 3e-4 and last.density_version > first.density_version
     assert len(published) == 2
+
+
+def test_a_new_model_shows_coarse_grids_at_once_then_the_full_ones(make_experiment):
+    """The first picture of a page (or after Reset) does not wait seconds for the paused grids: it comes
+    with GRID_FIRST cells a side, and the full grids follow in the next picture, unasked."""
+    experiment = make_experiment(CNFExperiment, target="circles")
+    trainer = experiment.trainer
+    for _ in range(2):  # (the new page's own first picture came the same way: its latest one is full-size)
+        assert trainer.wait_idle(600)
+        latest = trainer.mailbox.latest()
+        assert latest.log_density.shape[1:] == (GRID_IDLE, GRID_IDLE)
+        published, snapshot = [], experiment.snapshot
+        experiment.snapshot = lambda token, iteration: published.append(snapshot(token, iteration)) or published[-1]
+        experiment.reset()
+        assert trainer.wait_idle(600)
+        del experiment.snapshot
+        assert [p.log_density.shape[1] for p in published] == [GRID_FIRST, GRID_IDLE]
+        assert published[1].density_version > published[0].density_version

@@ -33,6 +33,7 @@ PLANAR_BANK = (2, 8, 32)  # planar flows trained side by side: the capacity axis
 FRACTIONS = np.linspace(0.0, 1.0, 11)  # of the generative flow, base (0) → data (1): density frames
 PATH_FRACTIONS = np.linspace(0.0, 1.0, 41)  # particle paths (every 4th is a frame)
 GRID_TRAINING, GRID_IDLE = 32, 48  # density grid cells per side while training / when paused
+GRID_FIRST = 16  # a new model's first grids (a ninth of the paused ones' cost); the full ones follow at once
 HEAVY_PERIOD = 3.0  # least seconds between density grids while training runs
 SNAPSHOT_PERIOD = 0.3  # least seconds between the lighter pictures (particles, field) while training runs
 DISPLAY_SHARE = 0.1  # of the training thread's time, at most, for each kind of picture while training runs
@@ -272,10 +273,13 @@ class CNFExperiment(Experiment):
         time since. The first grids after Train come HEAVY_PERIOD s in, whatever the paused grids cost:
         whoever pressed Train is watching for the density to move (spaced by cost, 20 s and more here)."""
         training = self.trainer.training
-        cells = GRID_TRAINING if training else GRID_IDLE
+        cached = self._heavy
+        # A new page (or a reset) shows its first picture at once, coarse (~0.2 s here, the paused
+        # grids 2-3 s), and asks for the next at once: there the grids are of their full size.
+        first = cached is None
+        cells = GRID_FIRST if first else GRID_TRAINING if training else GRID_IDLE
         solver = self.display_solver()
         settings = (solver, self.planar_layers)
-        cached = self._heavy
         if cached is not None and cached["version"] == self.weights_version and cached["settings"] != settings \
                 and not training and not self._grids_owed:
             # A knob on a paused model: the light pictures, re-solved, go out at once (tens of ms); the
@@ -310,6 +314,8 @@ class CNFExperiment(Experiment):
         finished = time.monotonic()
         self._heavy.update(when=finished, cost=finished - start)
         self._density_version += 1
+        if first:
+            self.trainer.refresh()
         return self._heavy
 
     def _field(self) -> tuple[np.ndarray, np.ndarray]:
