@@ -140,6 +140,10 @@ def test_a_default_between_the_log_stops_is_a_stop_of_its_own():
         assert labels.index('"1e-2"') < labels.index('"1.5e-2"') < labels.index('"3e-2"')
         slider.value -= 1
         assert experiment.learning_rate == 1e-2
+        experiment.learning_rate = 2e-2  # between two stops, set by a link or a saved run: kept as it is
+        assert labels.split(",")[slider.value].strip('"[ ') == "1.5e-2" and experiment.learning_rate == 2e-2
+        slider.value += 1  # the handle moved on: the stop's value
+        assert experiment.learning_rate == 3e-2
     finally:
         experiment.close()
 

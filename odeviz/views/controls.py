@@ -78,7 +78,13 @@ def log_slider(owner: param.Parameterized, name: str, low_exponent: int, high_ex
         format=CustomJSTickFormatter(code=f"return {json.dumps(labels)}[tick] ?? ''"),
         sizing_mode="stretch_width", css_classes=[f"odeviz-{name}"],
     )
-    slider.param.watch(reporting_errors(lambda event: setattr(owner, name, values[event.new])), "value")
+    def to_param(event) -> None:
+        # Only a move of the handle: a value set on the param between two stops (a link's, a saved
+        # run's) moves the handle to the nearest stop, and that echo must not round the value.
+        if position(getattr(owner, name)) != event.new:
+            setattr(owner, name, values[event.new])
+
+    slider.param.watch(reporting_errors(to_param), "value")
     owner.param.watch(lambda event: setattr(slider, "value", position(event.new)), name)
     return explained(slider, owner, name)
 
