@@ -136,7 +136,6 @@ def test_a_default_between_the_log_stops_is_a_stop_of_its_own():
     try:
         slider = log_slider(experiment, "learning_rate", -4, -1).select(pn.widgets.IntSlider)[0]
         labels = slider.format.code
-        assert "value" in slider._priority_changes  # handled at once, not after Panel's 50 ms gathering
         assert experiment.learning_rate == 1.5e-2 and '"1.5e-2"' in labels and '"1e-2"' in labels
         assert labels.index('"1e-2"') < labels.index('"1.5e-2"') < labels.index('"3e-2"')
         slider.value -= 1
