@@ -274,8 +274,9 @@ class Trainer:
                     self._steps_pending -= 1
                 continuous = self._running or self._steps_pending > 0
                 refresh, self._refresh = self._refresh, False
-                owed = train and self._picture_owed
-                self._picture_owed = self._picture_owed and not train
+                owed = False
+                if train:  # this iteration settles a picture owed since Train or Step
+                    owed, self._picture_owed = self._picture_owed, False
                 self._token = token = CancelToken()
             try:
                 for command in commands:
@@ -341,8 +342,7 @@ class Trainer:
         """What showing one snapshot cost its reader in this process (a served page's event loop:
         refilling its sources and serialising the frame, holding the GIL this thread trains with).
         With ``snapshot_share`` set, pictures are spaced by that cost too. Callable from any thread."""
-        average = self._display_seconds
-        self._display_seconds = seconds if not average else 0.7 * average + 0.3 * seconds
+        self._display_seconds = _smoothed(self._display_seconds, seconds)
 
     def _snapshot_spacing(self) -> float:
         """Seconds from the end of one snapshot to the next while training."""
@@ -365,8 +365,8 @@ class Trainer:
             return
         self._last_snapshot = time.perf_counter()
         if self._running:  # the pictures drawn while training are the ones to space out
-            cost, average = self._last_snapshot - start - self._spaced_separately, self._snapshot_seconds
-            self._snapshot_seconds = cost if not average else 0.7 * average + 0.3 * cost
+            cost = self._last_snapshot - start - self._spaced_separately
+            self._snapshot_seconds = _smoothed(self._snapshot_seconds, cost)
         self._draw_failure = ""  # the settings that could not be drawn have changed
         self.mailbox.put(snapshot, asked)
 
@@ -376,3 +376,8 @@ class Trainer:
             self._steps_pending = 0
             self.state = TrainerState.PAUSED
             self.stop_reason, self._stop_message = reason, message
+
+
+def _smoothed(average: float, value: float) -> float:
+    """A moving average of costs (0: none measured yet, the first value stands)."""
+    return value if not average else 0.7 * average + 0.3 * value

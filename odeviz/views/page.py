@@ -61,7 +61,7 @@ class ExperimentPage(pn.viewable.Viewer):
     summary = ""  # one line on what the page teaches, for the index
     intro = ""
     rows_period = 0.0  # > 0: history curves repaint at most this often (seconds)
-    picture_in_one_message = True  # False: a picture's source changes go to the browser one by one
+    one_message_per_poll = True  # False: a poll's changes (picture, rows, status) go to the browser one by one
 
     experiment = param.ClassSelector(class_=(Experiment, ExperimentProxy), doc="the model layer this page shows "
                                      "(or its stand-in: in a Dask worker, or another session's, followed)")
@@ -83,7 +83,7 @@ class ExperimentPage(pn.viewable.Viewer):
         self.following = getattr(self.experiment, "leader", None) is not None
         self.share = None if self.following else ShareLive(self.experiment)
         self.stream = SessionStream(self.experiment, rows_period=self.rows_period,
-                                    one_message=self.picture_in_one_message,
+                                    one_message=self.one_message_per_poll,
                                     on_stop=self.share.close if self.share else None)
         self.figures = self.make_figures()
         self.controls = TrainingControls(experiment=self.experiment, describe=self._status)

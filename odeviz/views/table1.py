@@ -59,7 +59,7 @@ class Table1Page(ExperimentPage):
     intro = INTRO
     # The table is emptied before it is refilled, so that BokehJS's DataTable redraws rows whose count
     # did not change: that takes two messages (in one, the browser does not redraw it).
-    picture_in_one_message = False
+    one_message_per_poll = False
 
     def make_experiment(self, **params) -> Table1Experiment:
         experiment, self._problem = _default_experiment(**params)
