@@ -49,6 +49,13 @@ def test_classifier_page_renders_trains_and_follows_time(classifier):
     page.time.value = 1.0
     np.testing.assert_allclose(page.figures.positions.data["x"], page.stream.snapshot.states[-1, :, 0])
     assert "t = 1.0" in page.figures.figures["field"].title.text
+    # A served page's player can get its options back from the browser as their labels (text; seen
+    # at session start under load): the page goes on, and the next picture puts the numbers back.
+    page.time.param.update(options=[str(t) for t in page.time.options], value="0.5")
+    assert "t = 0.5" in page.figures.figures["field"].title.text
+    page.experiment.step()
+    settle(page)
+    assert all(isinstance(t, float) for t in page.time.options)
 
 
 def test_tap_drops_a_probe_and_selection_highlights_trajectories(classifier):

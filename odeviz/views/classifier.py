@@ -118,8 +118,8 @@ class ClassifierPage(ClassifierPageBase):
 
     # ---- drawing --------------------------------------------------------------------------
     def _field_index(self, snapshot) -> int:
-        times = list(snapshot.field_times)
-        return min(range(len(times)), key=lambda i: abs(times[i] - self.time.value))
+        times, shown = list(snapshot.field_times), float(self.time.value)  # the browser may send back its label
+        return min(range(len(times)), key=lambda i: abs(times[i] - shown))
 
     def on_snapshot(self, snapshot) -> None:
         options = [round(float(t), 3) for t in snapshot.field_times]
