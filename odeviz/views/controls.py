@@ -57,6 +57,16 @@ def _log_values(low_exponent: int, high_exponent: int, also: float | None = None
     return {_short(v): v for v in sorted(values)}
 
 
+class PromptIntSlider(pn.widgets.IntSlider):
+    """An IntSlider whose moves the server takes up on the event loop's next turn. Panel waits 50 ms
+    after a widget's change before handling it (to gather a burst of changes into one), a third of
+    the 150 ms in which a knob's re-solved picture should be back; changes that arrive before that
+    turn are still gathered, and a burst of re-solves is gathered by the trainer anyway (a refresh
+    asked while one is pending is the same refresh)."""
+
+    _debounce = 0
+
+
 def log_slider(owner: param.Parameterized, name: str, low_exponent: int, high_exponent: int) -> pn.widgets.IntSlider:
     """A slider over 1·10^k and 3·10^k (and the param's value when the slider is made, if it lies
     between them), linked both ways to the numeric param ``owner.name``.
@@ -73,7 +83,7 @@ def log_slider(owner: param.Parameterized, name: str, low_exponent: int, high_ex
     def position(value: float) -> int:
         return min(range(len(values)), key=lambda i: abs(math.log10(values[i]) - math.log10(value)))
 
-    slider = pn.widgets.IntSlider(
+    slider = PromptIntSlider(
         label=owner.param[name].label, start=0, end=len(values) - 1, value=position(getattr(owner, name)),
         format=CustomJSTickFormatter(code=f"return {json.dumps(labels)}[tick] ?? ''"),
         sizing_mode="stretch_width", css_classes=[f"odeviz-{name}"],
