@@ -67,6 +67,22 @@ def test_initial_snapshot_is_published(make_experiment):
     assert len(experiment.trainer.history) == 0 and experiment.trainer.message == ""
 
 
+def test_the_first_picture_makes_no_optimizer_and_a_step_makes_adam(make_experiment):
+    """The first optimizer a process makes has torch import its compiler (~1.8 s here): a page's first
+    picture must not wait for it. Adam comes with the first step, and afresh after a reset."""
+    experiment = make_experiment()
+    assert experiment.trainer.wait_idle() and experiment.trainer.mailbox.latest() is not None
+    assert experiment._optimizer is None
+    experiment.step(2)
+    assert experiment.trainer.wait_idle()
+    adam = experiment.optimizer
+    assert isinstance(adam, torch.optim.Adam) and adam.param_groups[0]["lr"] == experiment.learning_rate
+    assert {id(p) for group in adam.param_groups for p in group["params"]} == {id(p) for p in experiment.model.parameters()}
+    assert all(int(state["step"]) == 2 for state in adam.state.values())
+    experiment.reset()
+    assert experiment.trainer.wait_idle() and experiment._optimizer is None
+
+
 def test_step_records_history_and_publishes_snapshot(make_experiment):
     experiment = make_experiment()
     experiment.trainer.wait_idle()

@@ -95,7 +95,7 @@ class Experiment(param.Parameterized):
         self.checkpoints = CheckpointRing()
         self.weights_version = 0  # grows whenever the weights change, so derived results can be cached
         self.model: torch.nn.Module
-        self.optimizer: torch.optim.Optimizer
+        self._optimizer: torch.optim.Optimizer | None = None
         if self.loss_params:
             self.param.watch(lambda _: self.trainer.submit(self.loss_watch.clear), list(self.loss_params))
         build = self.rebuild if state is None else lambda: self._apply_state(state)
@@ -147,6 +147,19 @@ class Experiment(param.Parameterized):
         self.trainer.refresh()
 
     # ---- the Trainable protocol ------------------------------------------------------------
+    @property
+    def optimizer(self) -> torch.optim.Optimizer:
+        """Adam over the model's parameters, made when training first needs it (``None`` assigned: made
+        afresh then). torch imports its compiler the first time any optimizer is made (~1.8 s here),
+        and a page's first picture needs no optimizer: it must not wait for that."""
+        if self._optimizer is None:
+            self._optimizer = torch.optim.Adam(self.model.parameters(), lr=self.learning_rate)
+        return self._optimizer
+
+    @optimizer.setter
+    def optimizer(self, optimizer: torch.optim.Optimizer | None) -> None:
+        self._optimizer = optimizer
+
     def rebuild(self) -> None:
         torch.manual_seed(self.seed)
         self._build()
