@@ -171,6 +171,34 @@ def test_the_first_iteration_after_train_is_shown_at_once_and_pushed(make_experi
         assert told[0][0] and told[0][1] >= 1, told
         assert not any(asked for asked, _ in told[1:-1]), told  # the rest paced as usual, the last one on Pause
 
+class SlowPausedPictures(ContinuityExperiment):
+    """Paused-quality pictures take 3 s here (a CNF's full density grids take ~1 s), checked for
+    cancellation as a solve is."""
+
+    def snapshot(self, token, iteration):
+        if not self.trainer.running:
+            for _ in range(3000):
+                token.checkpoint()
+                time.sleep(0.001)
+        return super().snapshot(token, iteration)
+
+
+def test_train_does_not_wait_for_a_paused_picture_being_drawn(make_experiment):
+    experiment = make_experiment(SlowPausedPictures)
+    trainer = experiment.trainer
+    assert trainer.wait_idle()
+    trainer.mailbox.latest()
+    trainer.refresh()  # e.g. the full grids after a first coarse picture
+    time.sleep(0.2)
+    pressed = time.perf_counter()
+    experiment.start()
+    wait_until(lambda: trainer.mailbox.latest().iteration >= 1, timeout=10)
+    assert time.perf_counter() - pressed < 2.0, "Train waited for the paused picture"
+    experiment.pause()
+    assert trainer.wait_idle()
+    assert trainer.mailbox.latest().iteration == trainer.iteration  # the paused picture, drawn on Pause
+
+
 def test_pause_stops_within_one_evaluation(make_experiment):
     experiment = make_experiment(SlowContinuityExperiment)
     field = experiment.model["ode"]

@@ -139,6 +139,10 @@ class Trainer:
     def start(self) -> None:
         """Train continuously until paused (also resumes after a pause)."""
         with self._cond:
+            if not self._running and not self._iterating:
+                # A paused-quality picture being drawn (a CNF's full density grids: ~1 s) is outdated
+                # by the first trained iteration, which is shown at once: it must not wait for it.
+                self._token.cancel()
             self._running = True
             self.state = TrainerState.RUNNING
             self._clear_message()
