@@ -4,11 +4,13 @@ slots taken in turns and freed by a closed session, and read-only followers. A r
 (one worker process), real training; no Panel."""
 from __future__ import annotations
 
+import functools
 import time
 from collections import Counter
 
 import pytest
 
+import harness
 from odeviz.experiments import placement
 from odeviz.experiments import ClassifierExperiment, ContinuityExperiment
 from odeviz.experiments.knobs import knobs, link_query
@@ -17,15 +19,9 @@ from odeviz.experiments.registry import LIVE
 from odeviz.experiments.remote import RemoteExperiment
 from odeviz.numerics.solve import CancelToken, solve
 
+wait_until = functools.partial(harness.wait_until, timeout=60.0, interval=0.05)  # workers start slowly
+
 SLOTS = 1
-
-
-def wait_until(predicate, timeout: float = 60.0, interval: float = 0.05) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(interval)
 
 
 @pytest.fixture(scope="module")

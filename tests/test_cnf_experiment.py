@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 import pytest
+from harness import wait_until
 
 import odeviz
 from odeviz.data.densities import PointSource, parse_points, read_points
@@ -247,6 +248,25 @@ def test_a_tolerance_change_on_a_paused_model_shows_light_pictures_first_then_th
     assert first.solver.rtol == 3e-4 and first.density_solver.rtol == 1e-3  # re-solved samples at once, old grids
     assert last.solver.rtol == last.density_solver.rtol == 3e-4 and last.density_version > first.density_version
     assert len(published) == 2
+
+
+def test_a_tolerance_change_while_training_shows_light_pictures_first_then_the_grids(make_experiment):
+    experiment = make_experiment(CNFExperiment, target="circles")
+    trainer = experiment.trainer
+    assert trainer.wait_idle(600)
+    published, snapshot = [], experiment.snapshot
+    experiment.snapshot = lambda token, iteration: published.append(snapshot(token, iteration)) or published[-1]
+    experiment.start()
+    wait_until(lambda: trainer.iteration >= 3, timeout=120)
+    told = []
+    trainer.mailbox.listen(lambda asked: told.append((asked, trainer.mailbox.latest())))
+    experiment.rtol = 3e-4
+    wait_until(lambda: any(s.density_solver.rtol == 3e-4 for s in published), timeout=120)
+    experiment.pause()
+    assert trainer.wait_idle(600)
+    asked = next(s for a, s in told if a)  # the knob's picture: re-solved samples, the grids as they were
+    assert asked.solver.rtol == 3e-4 and asked.density_solver.rtol == 1e-3
+    assert published[-1].density_solver.rtol == 3e-4
 
 
 def test_a_new_model_shows_coarse_grids_at_once_then_the_full_ones(make_experiment):

@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 import torch
+from harness import wait_until
 from torch import nn
 
 from odeviz.experiments import ContinuityExperiment, ContinuitySnapshot
@@ -15,14 +16,6 @@ from odeviz.experiments.trainer import Trainer
 
 HISTORY_KEYS = {"iteration", "loss", "loss_ode", "loss_resnet", "nfe_forward", "nfe_backward", "seconds"}
 BLOW_UP_WORDS = ("NaN", "nan", "infinite", "evaluations", "underflow", "loss")
-
-
-def wait_until(predicate, timeout: float = 20.0, interval: float = 0.002) -> None:
-    deadline = time.perf_counter() + timeout
-    while not predicate():
-        if time.perf_counter() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(interval)
 
 
 def assert_same_weights(state: dict, expected: dict) -> None:

@@ -280,12 +280,14 @@ class CNFExperiment(Experiment):
         cells = GRID_FIRST if first else GRID_TRAINING if training else GRID_IDLE
         solver = self.display_solver()
         settings = (solver, self.planar_layers)
-        if cached is not None and cached["version"] == self.weights_version and cached["settings"] != settings \
-                and not training and not self._grids_owed:
-            # A knob on a paused model: the light pictures, re-solved, go out at once (tens of ms); the
-            # grids (seconds of CPU) follow in the next snapshot.
+        if cached is not None and cached["settings"] != settings and not self._grids_owed \
+                and (training or cached["version"] == self.weights_version):
+            # A knob: the light pictures, re-solved, go out at once (tens of ms); the grids (seconds of
+            # CPU paused, ~0.4 s while training) follow in the next snapshot: asked for at once on a
+            # paused model, training's next one while it runs.
             self._grids_owed = True
-            self.trainer.refresh()
+            if not training:
+                self.trainer.refresh()
             return cached
         self._grids_owed = False
         if cached is not None and cached["settings"] == settings:
