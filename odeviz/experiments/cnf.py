@@ -283,11 +283,9 @@ class CNFExperiment(Experiment):
         if cached is not None and cached["settings"] != settings and not self._grids_owed \
                 and (training or cached["version"] == self.weights_version):
             # A knob: the light pictures, re-solved, go out at once (tens of ms); the grids (seconds of
-            # CPU paused, ~0.4 s while training) follow in the next snapshot: asked for at once on a
-            # paused model, training's next one while it runs.
+            # CPU paused, ~0.4 s while training) follow in the next snapshot, asked for at once.
             self._grids_owed = True
-            if not training:
-                self.trainer.refresh()
+            self.trainer.refresh()
             return cached
         self._grids_owed = False
         if cached is not None and cached["settings"] == settings:
