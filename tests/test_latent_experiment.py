@@ -3,10 +3,12 @@ holds what the page draws, and editing the shown series' observations moves the 
 from __future__ import annotations
 
 import dataclasses
+import threading
 
 import numpy as np
 import pytest
 import torch
+from harness import wait_until
 
 from odeviz.experiments import LatentODEExperiment, LatentSnapshot
 from odeviz.experiments.latent_table2 import PAPER_TABLE2, table2_rows
@@ -31,6 +33,14 @@ def test_trains_both_models_and_the_loss_falls(make_experiment):
     assert np.isfinite(history["rmse_ode"]).all() and np.isfinite(history["rmse_rnn"]).all()
     np.testing.assert_allclose(history["elbo"], history["log_likelihood"] - history["kl"], rtol=1e-4)
     assert (history["nfe_forward"] > 0).all() and (history["nfe_backward"] == 0).all()  # direct backprop by default
+    # The RNN learnt beside the latent ODE on one thread of the experiment's, gone when it closes.
+    def rnn_threads() -> int:
+        return sum(thread.name.startswith("odeviz-latent-rnn") for thread in threading.enumerate())
+
+    before = rnn_threads()
+    assert before >= 1  # (other tests' experiments in this process may hold theirs)
+    experiment.close()
+    wait_until(lambda: rnn_threads() == before - 1, timeout=5)
 
 
 def test_snapshot_holds_numpy_arrays_of_consistent_shapes(make_experiment):

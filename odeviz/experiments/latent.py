@@ -11,7 +11,7 @@ autoregressive prediction, and the latent trajectory z(t) with the solver's eval
 from __future__ import annotations
 
 import math
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,7 +97,13 @@ class LatentODEExperiment(Experiment):
     def __init__(self, **params) -> None:
         self._rmse_cache: tuple = (None, (math.nan, math.nan))
         self._last_rmse = (math.nan, math.nan)
+        # Where the RNN learns beside the latent ODE (see _loss); one thread for the experiment's life.
+        self._beside = ThreadPoolExecutor(1, thread_name_prefix="odeviz-latent-rnn")
         super().__init__(**params)
+
+    def close(self) -> None:
+        super().close()
+        self._beside.shutdown(wait=False)
 
     # ---- the one place this experiment solves its latent ODE ------------------------------------
     def _solve(self, z0: torch.Tensor, times: torch.Tensor, solver: SolverConfig, token: CancelToken | None) -> Solution:
@@ -190,10 +196,13 @@ class LatentODEExperiment(Experiment):
         # The RNN learns on a second thread meanwhile (its own forward and backward pass: torch's
         # operators release the GIL, and the two models share nothing), so its third of an
         # iteration costs no time where a second core is free.
-        with ThreadPoolExecutor(1, thread_name_prefix="odeviz-latent-rnn") as beside:
-            rnn_learnt = beside.submit(self._rnn_loss_backward, t, x, observed)
+        rnn_learnt = self._beside.submit(self._rnn_loss_backward, t, x, observed)
+        try:
             elbo = self.model["ode"].elbo(t, x, observed, NOISE_STD, self._integrator(self.solver_config(), token))
-            rnn_loss = rnn_learnt.result()
+        except BaseException:  # a cancelled solve: the RNN's pass ends before anything else touches the model
+            wait([rnn_learnt])
+            raise
+        rnn_loss = rnn_learnt.result()
         kl_weight = min(1.0, self.trainer.iteration / self.kl_warmup) if self.kl_warmup else 1.0
         if self.trainer.iteration % EVALUATE_EVERY == 0:
             self._last_rmse = self.test_rmse(token)
