@@ -128,7 +128,8 @@ def style_legend(fig, location: str = "top_left") -> None:
     fig.legend.label_text_font_size = "11px"
     fig.legend.background_fill_alpha = 0.75
     fig.legend.padding = 4
-    fig.legend.spacing = 0
+    one_row = location in ("above", "below") and len(fig.legend[0].items) <= 2
+    fig.legend.spacing = 12 if one_row else 0  # items side by side must not run into each other
     fig.legend.click_policy = "hide"
 
 
