@@ -7,8 +7,8 @@ import os
 import sys
 from pathlib import Path
 
-__all__ = ["DATA_ROOT_VARIABLE", "configure_session", "configure_torch", "data_root", "resolve_in_root", "return_freed_memory",
-           "share_heap_between_threads"]
+__all__ = ["DATA_ROOT_VARIABLE", "configure_session", "configure_torch", "data_root", "import_torch_compiler_soon",
+           "resolve_in_root", "return_freed_memory", "share_heap_between_threads"]
 
 # The one folder whose contents a served page may read by a path typed in the page (``odeviz serve
 # --data-root DIR`` sets it); unset, pages take no server-side paths at all.
@@ -23,6 +23,19 @@ def configure_torch() -> None:
     from .numerics.device import configure_torch as configure
 
     configure()
+
+
+@functools.cache
+def import_torch_compiler_soon() -> None:
+    """Import torch's compiler (``torch._dynamo``, ~1.8 s here) on a thread of its own, once per process.
+    torch imports it the first time any optimizer is made, even though nothing is compiled: a page's
+    first picture does not wait for it (experiments make Adam at their first step), and its first
+    Train must not either."""
+    import importlib
+    import threading
+
+    threading.Thread(target=importlib.import_module, args=("torch._dynamo",), name="odeviz-import-torch-compiler",
+                     daemon=True).start()
 
 
 def return_freed_memory() -> None:

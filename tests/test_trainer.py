@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import math
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -74,6 +76,27 @@ def test_the_first_picture_makes_no_optimizer_and_a_step_makes_adam(make_experim
     assert all(int(state["step"]) == 2 for state in adam.state.values())
     experiment.reset()
     assert experiment.trainer.wait_idle() and experiment._optimizer is None
+
+
+def test_a_pages_experiment_has_torch_import_its_compiler_before_the_first_train():
+    """In a fresh process (``panel serve apps/…``, a notebook): the first picture comes without the
+    compiler import (~1.8 s here), which follows in the background, so the first Train does not wait."""
+    script = (
+        "import sys, time\n"
+        "from odeviz.experiments import ContinuityExperiment\n"
+        "e = ContinuityExperiment(build_later=True)\n"
+        "assert e.trainer.wait_idle(60) and e.trainer.mailbox.latest() is not None\n"
+        "deadline = time.monotonic() + 60\n"
+        "while 'torch._dynamo' not in sys.modules or not hasattr(sys.modules['torch._dynamo'], 'disable'):\n"
+        "    assert time.monotonic() < deadline, 'torch._dynamo never imported'\n"
+        "    time.sleep(0.05)\n"
+        "time.sleep(0.5)\n"
+        "import threading\n"
+        "assert not any(t.name == 'odeviz-import-torch-compiler' and t.is_alive() for t in threading.enumerate())\n"
+        "e.close()\n"
+    )
+    finished = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=180)
+    assert finished.returncode == 0, finished.stderr[-2000:]
 
 
 def test_step_records_history_and_publishes_snapshot(make_experiment):

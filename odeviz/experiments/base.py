@@ -21,6 +21,7 @@ from ..numerics.device import default_device
 from ..numerics.config import DEFAULT_MAX_NFE, SolverConfig
 from ..numerics.methods import ADAPTIVE_METHODS, METHODS
 from ..numerics.solve import CancelToken, SolveStats, solver_errors
+from ..runtime import import_torch_compiler_soon
 from .checkpoints import RESTORE_FACTOR, CheckpointRing, LossWatch
 from .saved import FORMAT, SavedStateError, check_state, plain, read_state, settings_of, write_state
 from .trainer import Trainer, TrainingDiverged
@@ -104,6 +105,7 @@ class Experiment(param.Parameterized):
             # and the first picture. The training thread builds them; the page shows them when its
             # first snapshot comes. (Headless code builds at once, so it may use ``model`` straight away.)
             self.trainer.submit(build)
+            import_torch_compiler_soon()
         else:
             build()
             self.trainer.refresh()
