@@ -151,8 +151,8 @@ class Experiment(param.Parameterized):
     # ---- the Trainable protocol ------------------------------------------------------------
     @property
     def optimizer(self) -> torch.optim.Optimizer:
-        """Adam over the model's parameters, made when training first needs it (``None`` assigned: made
-        afresh then). torch imports its compiler the first time any optimizer is made (~1.8 s here),
+        """Adam over the model's parameters, made when training first needs it (afresh after a rebuild,
+        unless ``_build`` sets its own). torch imports its compiler the first time any optimizer is made (~1.8 s here),
         and a page's first picture needs no optimizer: it must not wait for that."""
         if self._optimizer is None:
             self._optimizer = torch.optim.Adam(self.model.parameters(), lr=self.learning_rate)
@@ -164,6 +164,7 @@ class Experiment(param.Parameterized):
 
     def rebuild(self) -> None:
         torch.manual_seed(self.seed)
+        self.optimizer = None  # Adam over the new model, made at its first step
         self._build()
         self.forget_checkpoints()
         self.weights_version += 1

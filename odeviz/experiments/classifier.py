@@ -138,7 +138,6 @@ class ClassifierExperiment(Experiment):
         field = VectorField(self.dim, self.width)
         self.model = nn.ModuleDict({"field": field, "readout": nn.Linear(self.dim, 2)}).to(self.device)
         self.regularized = AugmentedDynamics(field, self.dim, regularize=True)
-        self.optimizer = None  # Adam over the new model, made at the first step
         self._batches = torch.Generator().manual_seed(self.seed)
 
     def _extra_state(self) -> dict:

@@ -144,7 +144,6 @@ class CNFExperiment(Experiment):
             for flow in (cnf, *planar):
                 flow.standardise.fit(pool)
         self.model = nn.ModuleDict({"cnf": cnf, "planar": planar}).to(self.device)
-        self.optimizer = None  # Adam over the new model, made at the first step
         key = (self.target, self.source_name, None if self.points is None else self.points.tobytes())
         if key != self._capacity_key:  # a new density: forget the capacity chart
             self._capacity_key, self._capacity = key, {"planar": {}, "cnf": {}}

@@ -94,7 +94,6 @@ class ContinuityExperiment(Experiment):
         self.model = nn.ModuleDict(
             {"ode": VectorField(dim, self.width), "resnet": FieldResNet(dim, self.depth, self.width)}
         ).to(self.device, torch.float64)
-        self.optimizer = None  # Adam over the new model, made at the first step
         self._reference_cache: tuple[int, torch.Tensor] | None = None
         self._reference_measured = (float("-inf"), float("nan"))  # (when, error)
 

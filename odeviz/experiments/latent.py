@@ -121,7 +121,6 @@ class LatentODEExperiment(Experiment):
         self._test = self._tensors(self.test_data)
         ode = LatentODE(data.dim, self.latent_dim, self.hidden, self.encoder_hidden)
         self.model = nn.ModuleDict({"ode": ode, "rnn": rnn_matching(ode, data.dim)}).to(self.device)
-        self.optimizer = None  # Adam over the new model, made at the first step
         self._batches = torch.Generator().manual_seed(self.seed)
         self._display_noise = torch.Generator()
         self._last_rmse = (math.nan, math.nan)
