@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from ..runtime import DATA_ROOT_VARIABLE, share_heap_between_threads
+from ..runtime import DATA_ROOT_VARIABLE, import_torch_compiler_soon, share_heap_between_threads
 from .common import EXIT_OK, UsageError
 
 DEFAULT_SLOTS_PER_WORKER = 2  # experiments training at once on each Dask worker
@@ -92,12 +92,11 @@ def _return_memory_soon(_context) -> None:
 def _warm_up(lesson_path: Path) -> None:
     """Import, while the index is read, what the first page would wait for: the pages with their
     experiments and torch (the server listened before importing them), the lesson, and torch's
-    compiler (torch._dynamo, ~1.8 s here), which torch loads the first time an optimizer is made,
-    even though nothing is compiled."""
+    compiler (see ``runtime.import_torch_compiler_soon``)."""
     from ..views import PAGES  # noqa: F401
 
     _lesson(lesson_path)
-    import torch._dynamo  # noqa: F401
+    import_torch_compiler_soon()
 
 
 def _listen_error(error: OSError, address: str, port: int) -> str:
