@@ -137,6 +137,8 @@ class LightClient:
     def __init__(self, url: str, arguments: dict | None = None, train: bool = True, ready_after: float = 0.0,
                  picture_source: str = PICTURE_SOURCE) -> None:
         self.pictures = 0
+        self.messages = 0  # PATCH-DOC messages received since the page said it is shown
+        self.messages_by_first_picture = None
         self.picture_source = picture_source
         self.session = None
         self._loop = None
@@ -181,10 +183,13 @@ class LightClient:
         connection = self.session._connection
         while (message := await connection._pop_message()) is not None:
             if message.msgtype == "PATCH-DOC":
+                self.messages += 1
                 self.session._handle_patch(message)
 
     def _count(self) -> None:
         self.pictures += 1
+        if self.messages_by_first_picture is None:
+            self.messages_by_first_picture = self.messages
 
     def read(self) -> tuple[int, int]:
         """The last iteration its history shows and its picture count, read on its own loop."""

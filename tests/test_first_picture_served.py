@@ -27,6 +27,8 @@ def test_a_page_shown_late_still_gets_its_first_picture():
                     LightClient.PICTURE_SOURCE).data["x"]))) == 0 and time.monotonic() < deadline:
                 time.sleep(0.2)
             assert drawn, "the first picture never reached the page"
+            # As one message (the picture's two dozen changes each in a message of its own are each laid out anew by a browser)
+            assert client.messages_by_first_picture == 1, client.messages_by_first_picture
         finally:
             client.close()
 

@@ -250,3 +250,18 @@ def test_a_write_to_a_closed_tab_leaves_no_traceback_and_other_errors_still_do(c
         logging.getLogger("bokeh.server.views.ws").warning("something else")
     logged = [record.getMessage() + str(record.exc_info) for record in caplog.records]
     assert len(logged) == 2 and "a real bug" in logged[0] and logged[1].startswith("something else")
+
+
+def test_the_warm_up_imports_what_the_first_page_would_wait_for():
+    """``odeviz serve`` listens first; its warm-up then imports the pages (and torch) and Panel's Markdown
+    renderer (imported by the first Markdown pane a session shows), so the first page does not."""
+    script = (
+        "import sys\n"
+        "from odeviz.cli.serve import _warm_up\n"
+        "from odeviz.views.lesson_file import DEFAULT_LESSON\n"
+        "assert 'torch' not in sys.modules and 'markdown_it' not in sys.modules\n"
+        "_warm_up(DEFAULT_LESSON)\n"
+        "assert {'torch', 'odeviz.views.pages', 'markdown', 'markdown_it'} <= set(sys.modules)\n"
+    )
+    finished = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=180, cwd=REPO)
+    assert finished.returncode == 0, finished.stderr[-2000:]

@@ -91,10 +91,14 @@ def _return_memory_soon(_context) -> None:
 
 def _warm_up(lesson_path: Path) -> None:
     """Import, while the index is read, what the first page would wait for: the pages with their
-    experiments and torch (the server listened before importing them), the lesson, and torch's
-    compiler (see ``runtime.import_torch_compiler_soon``)."""
+    experiments and torch (the server listened before importing them), the lesson, Panel's Markdown
+    renderer (imported by the first Markdown pane shown: ~0.3 s) and torch's compiler (see
+    ``runtime.import_torch_compiler_soon``)."""
+    import panel as pn
+
     from ..views import PAGES  # noqa: F401
 
+    pn.pane.Markdown("*odeviz*").get_root()
     _lesson(lesson_path)
     import_torch_compiler_soon()
 

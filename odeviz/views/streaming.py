@@ -85,9 +85,17 @@ class SessionStream:
         self._on_poll.append(listener)
 
     def show(self) -> None:
-        """The browser shows the page: draw from now on, at once."""
+        """The browser shows the page: draw from now on, at the event loop's next turn. (Not in this
+        on-load callback: until it returns Panel does not count the session as loaded and sends each
+        change of a poll as a message of its own, a first picture's two dozen, each laid out anew by the
+        browser.)"""
         self.shown = True
-        self.poll()
+        doc = pn.state.curdoc
+        if doc is None:  # outside a session (a script, a test): nothing to wait for
+            self.poll()
+            return
+        self._wake_pending = True
+        doc.add_next_tick_callback(partial(self._woken, doc))
 
     def poll(self) -> None:
         if not self.shown:
