@@ -139,6 +139,7 @@ def class_rounds(browser, base: str, pid: int, sizes: list[int], seconds: float,
         page_first = page.evaluate(LAST_ITERATION_JS)
         page.wait_for_timeout(1000 * seconds)
         last = [client.read() for client in clients]
+        said_training = [client.training() for client in clients]
         page_last = page.evaluate(LAST_ITERATION_JS)
         elapsed = time.monotonic() - start
         resources = usage.report()
@@ -150,6 +151,8 @@ def class_rounds(browser, base: str, pid: int, sizes: list[int], seconds: float,
             "iterations_per_s_per_session": spread(rates),
             "iterations_per_s_total": round(sum(rates), 1),
             "sessions_without_progress": sum(rate <= 0 for rate in rates),
+            # of the light clients: a Train press that never took, or a client that did not answer (its loop starved)
+            "clients_not_training": said_training.count(False), "clients_not_answering": said_training.count(None),
             "picture_updates_per_s": spread(picture_rates),
             "rtol_slider_to_picture_while_training": slider_latency(page, presses),
             "seconds_to_open_the_new_sessions": round(opening, 1),

@@ -196,6 +196,10 @@ class LightClient:
         result = self.on_loop(lambda document: (_last_iteration(document), self.pictures))
         return result if result is not None else (0, self.pictures)
 
+    def training(self) -> bool | None:
+        """Whether its page says it trains (the Train button reads Pause); None if its loop does not answer."""
+        return self.on_loop(lambda document: any(getattr(m, "label", None) == "Pause" for m in document.models))
+
     def on_loop(self, read: Callable[[Any], Any]) -> Any:
         """``read(document)`` on the client's own loop (None if it does not answer within 30 s)."""
         done, result = threading.Event(), []

@@ -137,6 +137,60 @@ def test_a_tolerance_change_redraws_without_waiting_for_the_running_iteration(ma
     experiment.pause()
 
 
+class _Hosted:
+    """What the training slots know of a session: its trainer (and when its page last asked)."""
+
+    def __init__(self, experiment) -> None:
+        self.trainer, self.last_asked = experiment.trainer, float("inf")
+
+
+def test_turns_share_training_evenly_and_change_hands_between_iterations(make_experiment, monkeypatch):
+    from odeviz.experiments import host
+
+    monkeypatch.setattr(host, "TURN_SECONDS", 0.1)
+    slots = host.TrainingSlots(cap=1)
+    experiments = [make_experiment(ContinuityExperiment, seed=seed) for seed in range(3)]
+    for experiment in experiments:
+        slots.add(_Hosted(experiment))
+        experiment.step()  # built, and its optimizer made: what is measured is training alone
+    for experiment in experiments:
+        assert experiment.trainer.wait_idle(30)
+    for experiment in experiments:
+        experiment.start()
+    time.sleep(4.0)
+    for experiment in experiments:
+        experiment.pause()
+    for experiment in experiments:
+        assert experiment.trainer.wait_idle(30)
+    seconds = [experiment.trainer.history.since(1)[1]["seconds"].sum() for experiment in experiments]
+    assert max(seconds) <= 1.25 * min(seconds), seconds  # even shares of the one slot's time
+    for experiment in experiments:  # no iteration thrown away at a change of hands: rows 1, 2, 3, …
+        iterations = experiment.trainer.history.since(0)[1]["iteration"]
+        assert list(iterations) == list(range(1, experiment.trainer.iteration + 1))
+    assert slots.training == 0
+
+
+def test_a_knob_on_a_session_waiting_its_turn_is_redrawn_at_once(make_experiment, monkeypatch):
+    from odeviz.experiments import host
+
+    monkeypatch.setattr(host, "TURN_SECONDS", 3600.0)  # the first keeps its turn for the whole test
+    slots = host.TrainingSlots(cap=1)
+    first, second = make_experiment(ContinuityExperiment, seed=1), make_experiment(ContinuityExperiment, seed=2)
+    for experiment in (first, second):
+        slots.add(_Hosted(experiment))
+    first.start()
+    wait_until(lambda: first.trainer.iteration >= 1)
+    second.start()
+    wait_until(lambda: second.trainer.queue_position == 1)
+    version = second.trainer.mailbox.newer_than(0)[0]
+    second.rtol = 1e-5
+    _, snapshot = fresh(second.trainer, version)
+    assert snapshot.solver.rtol == 1e-5 and second.trainer.iteration == 0  # redrawn, still waiting
+    first.pause()  # its slot goes to the one waiting
+    wait_until(lambda: second.trainer.iteration >= 1)
+    assert second.trainer.queue_position is None
+
+
 def test_sessions_take_turns_and_a_closed_one_frees_its_slot_at_once(client):
     remote = proxy_class(RemoteExperiment, ContinuityExperiment)
     first, second = remote(client, SLOTS, seed=1), remote(client, SLOTS, seed=2)

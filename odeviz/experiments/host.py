@@ -8,83 +8,100 @@ less and drops frames. Training runs on the experiment's own trainer thread, nev
 
 :class:`TrainingSlots` shares a worker's CPU between the sessions that want to train: at most
 ``cap`` train at once; the others wait in line, and a session that has trained for a turn
-(``TURN_SECONDS``) while others wait goes to the back, so all make progress. A session that pauses,
-stops by itself, closes or stops asking (its server went away) frees its slot.
+(``TURN_SECONDS``) while others wait goes to the back at the end of its iteration, so all make
+progress at an even pace. A session that pauses, stops by itself, closes or stops asking (its server
+went away) frees its slot. The trainers take their turns themselves, between iterations (see
+``Trainer.turns``); a knob on a session waiting its turn is redrawn at once all the same.
 """
 from __future__ import annotations
 
 import importlib
+import sys
 import threading
 import time
 
 from ..numerics.device import configure_torch
+from ..runtime import SERVED_GIL_SWITCH_SECONDS
+from .trainer import Trainer
 
-TURN_SECONDS = 2.0
+TURN_SECONDS = 0.5  # short: sessions share the worker evenly and their pages see progress often
 LEASE_SECONDS = 10.0  # a host not asked for news this long belongs to a page that is gone
 
 
 class TrainingSlots:
-    """The training slots of one worker process (one instance per process: :func:`worker_slots`)."""
+    """The training slots of one worker process (one instance per process: :func:`worker_slots`),
+    the :class:`~.trainer.Turns` of its trainers. Turns change hands between iterations, never
+    inside one: no work is thrown away."""
 
     def __init__(self, cap: int) -> None:
         self.cap = cap
         self._lock = threading.Lock()
-        self._holders: dict[ExperimentHost, float] = {}  # host → when its turn began
-        self._line: list[ExperimentHost] = []
+        self._holders: dict[Trainer, float] = {}  # trainer → when its turn began
+        self._line: list[Trainer] = []
         self._hosts: set[ExperimentHost] = set()
-        threading.Thread(target=self._rotate, name="odeviz-slots", daemon=True).start()
+        threading.Thread(target=self._expire_leases, name="odeviz-slots", daemon=True).start()
 
     def add(self, host: ExperimentHost) -> None:
         with self._lock:
             self._hosts.add(host)
-
-    def request(self, host: ExperimentHost) -> None:
-        with self._lock:
-            if host not in self._holders and host not in self._line:
-                self._line.append(host)
-            self._fill()
-
-    def release(self, host: ExperimentHost) -> None:
-        with self._lock:
-            self._holders.pop(host, None)
-            if host in self._line:
-                self._line.remove(host)
-            self._fill()
+        host.trainer.turns = self
 
     def remove(self, host: ExperimentHost) -> None:
-        self.release(host)
         with self._lock:
             self._hosts.discard(host)
 
-    def position(self, host: ExperimentHost) -> int | None:
-        """1 for the next in line; None when training or not waiting."""
+    def settle(self, trainer: Trainer) -> None:
         with self._lock:
-            return self._line.index(host) + 1 if host in self._line else None
+            wants = trainer.training
+            if trainer in self._holders:
+                if not wants:
+                    del self._holders[trainer]
+                elif self._over(trainer):  # to the back of the line
+                    del self._holders[trainer]
+                    self._line.append(trainer)
+            elif trainer in self._line:
+                if not wants:
+                    self._line.remove(trainer)
+            elif wants:
+                self._line.append(trainer)
+            granted = self._fill()
+        for other in granted:  # outside the lock: a trainer's own lock is taken before this one
+            other.turn_came()
+
+    def holds(self, trainer: Trainer) -> bool:
+        with self._lock:
+            return trainer in self._holders
+
+    def turn_ending(self, trainer: Trainer) -> bool:
+        with self._lock:
+            return trainer in self._holders and self._over(trainer)
+
+    def position(self, trainer: Trainer) -> int | None:
+        with self._lock:
+            return self._line.index(trainer) + 1 if trainer in self._line else None
 
     @property
     def training(self) -> int:
         with self._lock:
             return len(self._holders)
 
-    def _fill(self) -> None:
-        while self._line and len(self._holders) < self.cap:
-            host = self._line.pop(0)
-            self._holders[host] = time.monotonic()
-            host.experiment.start()
+    def _over(self, trainer: Trainer) -> bool:
+        return bool(self._line) and time.monotonic() - self._holders[trainer] >= TURN_SECONDS
 
-    def _rotate(self) -> None:
+    def _fill(self) -> list[Trainer]:
+        granted = []
+        while self._line and len(self._holders) < self.cap:
+            trainer = self._line.pop(0)
+            self._holders[trainer] = time.monotonic()
+            granted.append(trainer)
+        return granted
+
+    def _expire_leases(self) -> None:
         while True:
-            time.sleep(TURN_SECONDS / 4)
+            time.sleep(1.0)
             now = time.monotonic()
             with self._lock:
                 gone = [host for host in self._hosts if now - host.last_asked > LEASE_SECONDS]
-                if self._line:
-                    done = [host for host, began in self._holders.items() if now - began >= TURN_SECONDS]
-                    for host in done[: len(self._line)]:  # back of the line, still wanting to train
-                        del self._holders[host]
-                        host.experiment.pause()
-                        self._line.append(host)
-                    self._fill()
             for host in gone:
                 host.close()
 
@@ -108,12 +125,13 @@ class ExperimentHost:
 
     def __init__(self, class_path: str, params: dict, slots_per_worker: int) -> None:
         configure_torch()
+        # The worker's event loop answers the pages' exchanges between training threads (as a server's does).
+        sys.setswitchinterval(SERVED_GIL_SWITCH_SECONDS)
         module, _, name = class_path.partition(":")
         experiment_class = getattr(importlib.import_module(module), name)
         self.experiment = experiment_class(build_later=True, **params)
         self.trainer = self.experiment.trainer
         self.slots = worker_slots(slots_per_worker)
-        self.wants_training = False
         self.notice = ""  # why the last command was refused
         self.last_asked = time.monotonic()
         self.closed = False
@@ -125,32 +143,22 @@ class ExperimentHost:
         for name, args, kwargs in commands:
             self._apply(name, *args, **kwargs)
         trainer = self.trainer
-        if self.wants_training and self.slots.position(self) is None and not trainer.training:
-            self.wants_training = False  # it stopped by itself: failed, or done
-            self.slots.release(self)
         history_generation, rows = trainer.history.rows_since(rows_seen if generation == trainer.history.generation else 0)
         return dict(
             snapshot=trainer.mailbox.newer_than(version),
             generation=history_generation,
             rows=rows,
             iteration=trainer.iteration,
-            running=self.wants_training,
+            running=trainer.running,
             state=str(trainer.state),
             message=trainer.message or self.notice,
-            queue_position=self.slots.position(self),
-            idle=not self.wants_training and not trainer.training and trainer.wait_idle(0),
+            queue_position=trainer.queue_position,
+            idle=not trainer.training and trainer.wait_idle(0),
         )
 
     def _apply(self, name: str, *args, **kwargs) -> None:
         if name == "set":
             setattr(self.experiment, *args)
-        elif name == "start":
-            self.wants_training = True
-            self.slots.request(self)
-        elif name in ("pause", "reset"):
-            self.wants_training = False
-            self.slots.release(self)
-            getattr(self.experiment, name)()
         else:
             try:
                 self.notice = ""
@@ -161,6 +169,5 @@ class ExperimentHost:
     def close(self) -> None:
         if not self.closed:
             self.closed = True
-            self.wants_training = False
             self.slots.remove(self)
             self.experiment.close()

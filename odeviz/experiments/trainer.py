@@ -72,6 +72,25 @@ class Trainable(Protocol):
         """An immutable, numpy-only picture of the current models for display."""
 
 
+class Turns(Protocol):
+    """Training shared with other trainers, in turns (a Dask worker's training slots: see
+    ``host.TrainingSlots``). Called without the trainer's lock held; it wakes a trainer whose turn
+    came with :meth:`Trainer.turn_came`."""
+
+    def settle(self, trainer: Trainer) -> None:
+        """Between iterations: take a free slot or join the line if ``trainer`` wants to train; hand
+        the slot on if its turn is over and others wait, or if it stopped training."""
+
+    def holds(self, trainer: Trainer) -> bool:
+        """It may run an iteration now."""
+
+    def turn_ending(self, trainer: Trainer) -> bool:
+        """Its turn is over and another trainer waits: the iteration just run was its last for now."""
+
+    def position(self, trainer: Trainer) -> int | None:
+        """Its place in the line (1 = next), None when not waiting."""
+
+
 class Trainer:
     """Start, pause, resume, single-step and reset a :class:`Trainable` in a background thread.
 
@@ -86,8 +105,6 @@ class Trainer:
 
     snapshot_interval = 0.1
     snapshot_share: float | None = None
-    # Place in the line for a worker's training slot (1 = next); a trainer in this process never waits.
-    queue_position: int | None = None
     pictures = True  # False: publish no snapshots at all (a headless run that reads only the history)
 
     def __init__(self, experiment: Trainable, name: str = "odeviz-trainer", snapshot_interval: float | None = None,
@@ -120,6 +137,17 @@ class Trainer:
         self._snapshot_seconds = 0.0  # moving average of what one snapshot costs
         self._display_seconds = 0.0  # moving average of what showing one costs its reader (see note_display_cost)
         self._spaced_separately = 0.0  # seconds of the current snapshot that space themselves
+        self.turns: Turns | None = None  # set: train only in turns shared with other trainers
+
+    @property
+    def queue_position(self) -> int | None:
+        """Place in the line for a turn to train (1 = next); None when training, or not sharing."""
+        return self.turns.position(self) if self.turns is not None else None
+
+    def turn_came(self) -> None:
+        """This trainer's turn to train came (called by its :class:`Turns`)."""
+        with self._cond:
+            self._cond.notify_all()
 
     @property
     def message(self) -> str:
@@ -246,7 +274,9 @@ class Trainer:
         self._token.cancel()
 
     def _has_work(self) -> bool:
-        return bool(self._running or self._steps_pending or self._refresh or self._commands)
+        wants_training = self._running or self._steps_pending
+        may_train = wants_training and (self.turns is None or self.turns.holds(self))
+        return bool(may_train or self._refresh or self._commands)
 
     def _wake(self) -> None:
         if self._closing:
@@ -265,15 +295,19 @@ class Trainer:
 
     def _loop(self) -> None:
         while True:
+            if self.turns is not None:
+                self.turns.settle(self)
             with self._cond:
                 self._busy = False
                 self._cond.notify_all()
-                self._cond.wait_for(lambda: self._closing or self._has_work())
+                self._cond.wait_for(lambda: self._closing or self._has_work() or self._wants_turn_settled())
                 if self._closing:
-                    return
+                    break
+                if self._wants_turn_settled():
+                    continue
                 self._busy = True
                 commands, self._commands = list(self._commands), deque()
-                train = self._running or self._steps_pending > 0
+                train = (self._running or self._steps_pending > 0) and (self.turns is None or self.turns.holds(self))
                 if self._steps_pending:
                     self._steps_pending -= 1
                 continuous = self._running or self._steps_pending > 0
@@ -295,6 +329,9 @@ class Trainer:
                 # someone pressed it and watches.
                 owed = owed and trained and not self.mailbox.unread
                 due = time.perf_counter() - self._last_snapshot >= self._snapshot_spacing() and not self.mailbox.unread
+                # The last iteration of a turn is shown: its page waits for the next turn with it.
+                turn_ending = trained and self.turns is not None and self.turns.turn_ending(self)
+                due = due or turn_ending and not self.mailbox.unread
                 if self.pictures and (commands or refresh or owed or (trained and (due or not continuous))):
                     self._publish(token, asked=bool(commands or refresh or owed))
             except Exception as error:  # a bug must not kill the thread and hang the page
@@ -304,6 +341,19 @@ class Trainer:
             with self._cond:
                 if not self._running and not self._steps_pending and self.state == TrainerState.RUNNING:
                     self.state = TrainerState.PAUSED
+        if self.turns is not None:  # closed: its slot, or its place in the line, goes to the others
+            self.turns.settle(self)
+
+    def _wants_turn_settled(self) -> bool:
+        """Sharing turns: it holds a slot it no longer trains with, or its turn is over while others
+        wait, or it wants to train and is not in the line, or is in it and no longer does (the loop's
+        top settles it)."""
+        if self.turns is None:
+            return False
+        training = bool(self._running or self._steps_pending)
+        if self.turns.holds(self):
+            return not training or self.turns.turn_ending(self)
+        return training == (self.turns.position(self) is None)  # to join the line, or to leave it
 
     def _iterate(self, token: CancelToken) -> bool:
         start = time.perf_counter()
