@@ -139,6 +139,7 @@ class LightClient:
         self.pictures = 0
         self.messages = 0  # PATCH-DOC messages received since the page said it is shown
         self.messages_by_first_picture = None
+        self.disconnected = None  # (close code, reason) once the server's websocket closed
         self.picture_source = picture_source
         self.session = None
         self._loop = None
@@ -185,6 +186,8 @@ class LightClient:
             if message.msgtype == "PATCH-DOC":
                 self.messages += 1
                 self.session._handle_patch(message)
+        socket = getattr(connection, "_socket", None)
+        self.disconnected = (getattr(socket, "close_code", None), getattr(socket, "close_reason", None))
 
     def _count(self) -> None:
         self.pictures += 1
@@ -196,9 +199,13 @@ class LightClient:
         result = self.on_loop(lambda document: (_last_iteration(document), self.pictures))
         return result if result is not None else (0, self.pictures)
 
-    def training(self) -> bool | None:
-        """Whether its page says it trains (the Train button reads Pause); None if its loop does not answer."""
-        return self.on_loop(lambda document: any(getattr(m, "label", None) == "Pause" for m in document.models))
+    def untrained(self) -> bool | None:
+        """Whether its status line says the model is untrained and waits for Train; None if its loop
+        does not answer."""
+        return self.on_loop(lambda document: any(UNTRAINED_WORDS in str(getattr(m, "text", "")) for m in document.models))
+
+    def press_train(self) -> None:
+        self.on_loop(press_train)
 
     def on_loop(self, read: Callable[[Any], Any]) -> Any:
         """``read(document)`` on the client's own loop (None if it does not answer within 30 s)."""
@@ -210,6 +217,9 @@ class LightClient:
     def close(self) -> None:
         self._loop.add_callback(self.session.close)
         self._thread.join(30)
+
+
+UNTRAINED_WORDS = "untrained: press"  # the status line of a model nobody trained yet
 
 
 def press_train(document) -> None:

@@ -141,7 +141,7 @@ class _Hosted:
     """What the training slots know of a session: its trainer (and when its page last asked)."""
 
     def __init__(self, experiment) -> None:
-        self.trainer, self.last_asked = experiment.trainer, float("inf")
+        self.trainer, self.lease_ends = experiment.trainer, float("inf")
 
 
 def test_turns_share_training_evenly_and_change_hands_between_iterations(make_experiment, monkeypatch):
@@ -189,6 +189,28 @@ def test_a_knob_on_a_session_waiting_its_turn_is_redrawn_at_once(make_experiment
     first.pause()  # its slot goes to the one waiting
     wait_until(lambda: second.trainer.iteration >= 1)
     assert second.trainer.queue_position is None
+
+
+def test_a_worker_host_waits_for_its_pages_first_question_and_a_lapsed_one_says_so(monkeypatch):
+    """A loaded server took over 10 s to send a new host its first question (Train): the host had
+    been closed as abandoned by then, and the page showed "Pause" over a model that never trained."""
+    from odeviz.experiments import host
+
+    monkeypatch.setattr(host, "LEASE_SECONDS", 1.0)
+    monkeypatch.setattr(host, "FIRST_LEASE_SECONDS", 8.0)
+    hosted = host.ExperimentHost("odeviz.experiments:ContinuityExperiment", {"seed": 1}, 1)
+    seen = dict(version=0, rows_seen=0, generation=-1)
+    try:
+        time.sleep(3.0)  # longer than a lease; its page has not asked yet
+        news = hosted.exchange([("start", (), {})], **seen)
+        assert news["running"] and not hosted.closed
+        wait_until(lambda: hosted.trainer.iteration >= 1)
+        wait_until(lambda: hosted.closed, timeout=10)  # then asked no more: closed once its lease ran out
+        news = hosted.exchange([("start", (), {})], **seen)
+        assert not news["running"] and news["message"] == host.CLOSED
+        assert not hosted.trainer.running
+    finally:
+        hosted.close()
 
 
 def test_sessions_take_turns_and_a_closed_one_frees_its_slot_at_once(client):

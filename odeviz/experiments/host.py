@@ -25,7 +25,12 @@ from ..runtime import SERVED_GIL_SWITCH_SECONDS
 from .trainer import Trainer
 
 TURN_SECONDS = 0.5  # short: sessions share the worker evenly and their pages see progress often
-LEASE_SECONDS = 10.0  # a host not asked for news this long belongs to a page that is gone
+# A host not asked for news this long belongs to a page that is gone (its server died: a closed tab
+# closes its host at once). A new host waits longer for its page's first question: a loaded server
+# took over 10 s to send it while 20 sessions opened, and the host was closed before its first Train.
+LEASE_SECONDS = 30.0
+FIRST_LEASE_SECONDS = 120.0
+CLOSED = "This model was closed on its worker (the page stopped asking for news); reload the page for a new one"
 
 
 class TrainingSlots:
@@ -101,7 +106,7 @@ class TrainingSlots:
             time.sleep(1.0)
             now = time.monotonic()
             with self._lock:
-                gone = [host for host in self._hosts if now - host.last_asked > LEASE_SECONDS]
+                gone = [host for host in self._hosts if now > host.lease_ends]
             for host in gone:
                 host.close()
 
@@ -133,13 +138,16 @@ class ExperimentHost:
         self.trainer = self.experiment.trainer
         self.slots = worker_slots(slots_per_worker)
         self.notice = ""  # why the last command was refused
-        self.last_asked = time.monotonic()
+        self.lease_ends = time.monotonic() + FIRST_LEASE_SECONDS
         self.closed = False
         self.slots.add(self)
 
     def exchange(self, commands: list[tuple[str, tuple, dict]], version: int, rows_seen: int, generation: int) -> dict:
         """Apply ``commands`` in order, then return what the page has not seen yet."""
-        self.last_asked = time.monotonic()
+        if self.closed:  # nothing to train any more: say so, whatever was asked
+            return dict(snapshot=None, generation=self.trainer.history.generation, rows=[], iteration=self.trainer.iteration,
+                        running=False, state="paused", message=CLOSED, queue_position=None, idle=True)
+        self.lease_ends = time.monotonic() + LEASE_SECONDS
         for name, args, kwargs in commands:
             self._apply(name, *args, **kwargs)
         trainer = self.trainer

@@ -167,6 +167,8 @@ class Trainer:
     def start(self) -> None:
         """Train continuously until paused (also resumes after a pause)."""
         with self._cond:
+            if self._closing:
+                return
             if not self._running and not self._iterating:
                 # A paused-quality picture being drawn (a CNF's full density grids: ~1 s) is outdated
                 # by the first trained iteration, which is shown at once: it must not wait for it.
@@ -196,6 +198,8 @@ class Trainer:
     def step(self, count: int = 1) -> None:
         """Run ``count`` more iterations, then stop."""
         with self._cond:
+            if self._closing:
+                return
             self._steps_pending += int(count)
             self._clear_message()
             self._picture_owed = True
