@@ -213,6 +213,15 @@ def test_a_worker_host_waits_for_its_pages_first_question_and_a_lapsed_one_says_
         hosted.close()
 
 
+def test_a_stand_in_asks_for_news_at_the_pages_rate_only_while_news_comes_or_a_knob_was_turned():
+    from odeviz.experiments.remote import IDLE_FETCH_SECONDS, QUIET_FETCH_SECONDS, fetch_gap
+
+    assert fetch_gap(idle=False, quiet=False, eager=False) == 0.0  # training's pictures and rows coming
+    assert fetch_gap(idle=False, quiet=True, eager=False) == QUIET_FETCH_SECONDS > 0.2  # nothing came: ask less
+    assert fetch_gap(idle=False, quiet=True, eager=True) == 0.0  # a knob's picture is on its way
+    assert fetch_gap(idle=True, quiet=True, eager=True) == IDLE_FETCH_SECONDS
+
+
 def test_sessions_take_turns_and_a_closed_one_frees_its_slot_at_once(client):
     remote = proxy_class(RemoteExperiment, ContinuityExperiment)
     first, second = remote(client, SLOTS, seed=1), remote(client, SLOTS, seed=2)

@@ -20,9 +20,24 @@ from .trainer import TrainerState
 
 log = logging.getLogger(__name__)
 
+# How often a page's stand-in asks its host for news: at the page's poll rate while news comes; after
+# a fetch that brought none, every QUIET_FETCH_SECONDS (each exchange costs the worker a Dask round
+# trip: 20 sessions asking 10 times a second took the CPU the workers' training had, and queued the
+# knobs behind them); for EAGER_SECONDS after a command at the poll rate again (its picture is coming).
+QUIET_FETCH_SECONDS = 0.5
+EAGER_SECONDS = 1.0
 IDLE_FETCH_SECONDS = 1.0
 EXCHANGE_TIMEOUT = 30.0
 LOST = "Lost the worker that trained this model ({error}); reload the page for a new one"
+
+
+def fetch_gap(idle: bool, quiet: bool, eager: bool) -> float:
+    """Seconds from one fetch of a page's news to the next (0: at the page's poll rate): ``idle``, its
+    experiment has nothing to do; ``quiet``, the last fetch brought nothing; ``eager``, a command went
+    out less than EAGER_SECONDS ago."""
+    if idle:
+        return IDLE_FETCH_SECONDS
+    return QUIET_FETCH_SECONDS if quiet and not eager else 0.0
 
 
 _placed: Counter[str] = Counter()  # this server's live experiments per worker address
@@ -112,6 +127,8 @@ class RemoteExperiment(ExperimentProxy):
         self._outbox: list[tuple] = []
         self._wished = True
         self._closing = False
+        self._quiet = False  # the last fetch brought nothing new
+        self._eager_until = 0.0
         self._seen = dict(version=0, rows_seen=0, generation=-1)
         self.param.watch(lambda event: self.command("set", event.name, event.new), self.knob_names())
         self._thread = threading.Thread(target=self._run, name=f"odeviz-remote-{cls.__name__}", daemon=True)
@@ -135,9 +152,14 @@ class RemoteExperiment(ExperimentProxy):
                 self._wished = True
                 self._cond.notify_all()
 
-    def _due(self, last: float) -> bool:
-        active = not self.trainer.idle or time.monotonic() - last >= IDLE_FETCH_SECONDS
-        return self._closing or bool(self._outbox) or self._wished and active
+    def _wait_seconds(self, last: float) -> float | None:
+        """Seconds until the next fetch (0: now; None: until the page reads its news or gives a command)."""
+        if self._closing or self._outbox:
+            return 0.0
+        if not self._wished:
+            return None
+        now = time.monotonic()
+        return max(0.0, last + fetch_gap(self.trainer.idle, self._quiet, now < self._eager_until) - now)
 
     def _run(self) -> None:
         try:
@@ -145,13 +167,16 @@ class RemoteExperiment(ExperimentProxy):
             last = float("-inf")
             while True:
                 with self._cond:
-                    while not self._due(last):
-                        self._cond.wait(IDLE_FETCH_SECONDS if self._wished else None)
+                    while (wait := self._wait_seconds(last)) != 0.0:
+                        self._cond.wait(wait)
                     if self._closing:
                         break
                     commands, self._outbox, self._wished = self._outbox, [], False
                 news = actor.exchange(commands, **self._seen).result(EXCHANGE_TIMEOUT)
                 last = time.monotonic()
+                self._quiet = news["snapshot"] is None and not news["rows"]
+                if commands:
+                    self._eager_until = last + EAGER_SECONDS
                 self._take(news)
             actor.close().result(EXCHANGE_TIMEOUT)
         except Exception as error:  # a worker died or the cluster went away: say so on the page
