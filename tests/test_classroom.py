@@ -180,14 +180,15 @@ def test_a_knob_on_a_session_waiting_its_turn_is_redrawn_at_once(make_experiment
         slots.add(_Hosted(experiment))
     first.start()
     wait_until(lambda: first.trainer.iteration >= 1)
-    second.start()
+    second.step(3)
     wait_until(lambda: second.trainer.queue_position == 1)
     version = second.trainer.mailbox.newer_than(0)[0]
     second.rtol = 1e-5
     _, snapshot = fresh(second.trainer, version)
     assert snapshot.solver.rtol == 1e-5 and second.trainer.iteration == 0  # redrawn, still waiting
-    first.pause()  # its slot goes to the one waiting
+    first.pause()  # its slot goes to the one waiting, which takes its three steps, no fewer
     wait_until(lambda: second.trainer.iteration >= 1)
+    assert second.trainer.wait_idle(30) and second.trainer.iteration == 3
     assert second.trainer.queue_position is None
 
 

@@ -312,7 +312,7 @@ class Trainer:
                 self._busy = True
                 commands, self._commands = list(self._commands), deque()
                 train = (self._running or self._steps_pending > 0) and (self.turns is None or self.turns.holds(self))
-                if self._steps_pending:
+                if train and self._steps_pending:  # (a round that only redraws, waiting its turn, keeps its steps)
                     self._steps_pending -= 1
                 continuous = self._running or self._steps_pending > 0
                 refresh, self._refresh = self._refresh, False
