@@ -119,8 +119,10 @@ def worker_slots(cap: int) -> TrainingSlots:
     """This process's training slots (the first host on a worker sets the cap)."""
     global _slots
     with _slots_lock:
-        if _slots is None:
+        if _slots is None:  # the first host in this worker process
             _slots = TrainingSlots(cap)
+            # The worker's event loop answers the pages' exchanges between training threads (as a server's does).
+            sys.setswitchinterval(SERVED_GIL_SWITCH_SECONDS)
         return _slots
 
 
@@ -130,8 +132,6 @@ class ExperimentHost:
 
     def __init__(self, class_path: str, params: dict, slots_per_worker: int) -> None:
         configure_torch()
-        # The worker's event loop answers the pages' exchanges between training threads (as a server's does).
-        sys.setswitchinterval(SERVED_GIL_SWITCH_SECONDS)
         module, _, name = class_path.partition(":")
         experiment_class = getattr(importlib.import_module(module), name)
         self.experiment = experiment_class(build_later=True, **params)

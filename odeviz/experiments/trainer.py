@@ -277,10 +277,12 @@ class Trainer:
         self._steps_pending = 0
         self._token.cancel()
 
+    def _may_train(self) -> bool:
+        """Training is asked for, and (sharing turns) it is this trainer's turn."""
+        return bool(self._running or self._steps_pending) and (self.turns is None or self.turns.holds(self))
+
     def _has_work(self) -> bool:
-        wants_training = self._running or self._steps_pending
-        may_train = wants_training and (self.turns is None or self.turns.holds(self))
-        return bool(may_train or self._refresh or self._commands)
+        return bool(self._may_train() or self._refresh or self._commands)
 
     def _wake(self) -> None:
         if self._closing:
@@ -311,7 +313,7 @@ class Trainer:
                     continue
                 self._busy = True
                 commands, self._commands = list(self._commands), deque()
-                train = (self._running or self._steps_pending > 0) and (self.turns is None or self.turns.holds(self))
+                train = self._may_train()
                 if train and self._steps_pending:  # (a round that only redraws, waiting its turn, keeps its steps)
                     self._steps_pending -= 1
                 continuous = self._running or self._steps_pending > 0

@@ -90,12 +90,10 @@ class SessionStream:
         change of a poll as a message of its own, a first picture's two dozen, each laid out anew by the
         browser.)"""
         self.shown = True
-        doc = pn.state.curdoc
-        if doc is None:  # outside a session (a script, a test): nothing to wait for
+        if pn.state.curdoc is None:  # outside a session (a script, a test): nothing to wait for
             self.poll()
-            return
-        self._wake_pending = True
-        doc.add_next_tick_callback(partial(self._woken, doc))
+        else:
+            self._wake(pn.state.curdoc, asked=True)
 
     def poll(self) -> None:
         if not self.shown:
@@ -161,7 +159,8 @@ class SessionStream:
     def _wake(self, doc, asked: bool) -> None:
         """A picture a person waits for (a knob re-solved, a step done, anything made while nothing
         trains) goes out on the event loop's next turn, not at the next poll (up to POLL_PERIOD_MS
-        later). Called on the training thread; training's own pictures keep the poll's pace."""
+        later). Called on the training thread (and once as the page is shown); training's own pictures
+        keep the poll's pace."""
         if (self.trainer.running and not asked) or self._wake_pending:
             return
         self._wake_pending = True
