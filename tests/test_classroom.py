@@ -5,6 +5,7 @@ slots taken in turns and freed by a closed session, and read-only followers. A r
 from __future__ import annotations
 
 import functools
+import threading
 import time
 from collections import Counter
 
@@ -144,36 +145,78 @@ class _Hosted:
         self.trainer, self.lease_ends = experiment.trainer, float("inf")
 
 
-def test_turns_share_training_evenly_and_change_hands_between_iterations(make_experiment, monkeypatch):
-    from odeviz.experiments import host
-
-    monkeypatch.setattr(host, "TURN_SECONDS", 0.1)
-    slots = host.TrainingSlots(cap=1)
-    experiments = [make_experiment(ContinuityExperiment, seed=seed) for seed in range(3)]
+def _take_turns(experiments, slots, iterations: int) -> list[int]:
+    """Train ``experiments`` sharing ``slots`` until they ran ``iterations`` in all, while a reader
+    takes every picture (as their pages would); returns how many pictures each drew while training."""
     for experiment in experiments:
         slots.add(_Hosted(experiment))
         experiment.step()  # built, and its optimizer made: what is measured is training alone
     for experiment in experiments:
         assert experiment.trainer.wait_idle(30)
+    drawn = [experiment.trainer.mailbox.newer_than(0)[0] for experiment in experiments]
+    reading = threading.Event()
+
+    def read() -> None:
+        while not reading.is_set():
+            for experiment in experiments:
+                experiment.trainer.mailbox.latest()
+            time.sleep(0.02)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
     for experiment in experiments:
         experiment.start()
-    time.sleep(4.0)
+    wait_until(lambda: sum(experiment.trainer.iteration for experiment in experiments) >= iterations, timeout=120)
     for experiment in experiments:
         experiment.pause()
     for experiment in experiments:
         assert experiment.trainer.wait_idle(30)
-    seconds = [experiment.trainer.history.since(1)[1]["seconds"].sum() for experiment in experiments]
-    assert max(seconds) <= 1.25 * min(seconds), seconds  # even shares of the one slot's time
+    reading.set()
+    reader.join()
     for experiment in experiments:  # no iteration thrown away at a change of hands: rows 1, 2, 3, …
         iterations = experiment.trainer.history.since(0)[1]["iteration"]
         assert list(iterations) == list(range(1, experiment.trainer.iteration + 1))
     assert slots.training == 0
+    # (the pause's own picture is not one drawn while training)
+    return [experiment.trainer.mailbox.newer_than(0)[0] - 1 - before for experiment, before in zip(experiments, drawn)]
+
+
+def test_turns_share_training_evenly_in_iterations_and_change_hands_between_them(make_experiment, monkeypatch):
+    """Three models, one far costlier per iteration (a wider field), share one slot:
+    they train the same number of iterations, and each draws only the last iteration of its turns
+    (plus the first after Train, which someone watches)."""
+    from odeviz.experiments import host
+
+    monkeypatch.setattr(host, "TURN_SECONDS", 30.0)  # (the time bound has its own test)
+    slots = host.TrainingSlots(cap=1)
+    experiments = [make_experiment(ContinuityExperiment, seed=seed, width=256 if seed == 0 else 32) for seed in range(3)]
+    pictures = _take_turns(experiments, slots, iterations=90)
+    iterations = [experiment.trainer.iteration for experiment in experiments]
+    cost = [experiment.trainer.history.since(1)[1]["seconds"].mean() for experiment in experiments]
+    assert cost[0] >= 1.5 * max(cost[1:]), cost  # the costlier model is costlier …
+    assert max(iterations) <= 1.25 * min(iterations) and min(iterations) >= 10, iterations  # … and keeps up
+    for count, drawn in zip(iterations, pictures):
+        assert 1 <= drawn <= count / host.TURN_ITERATIONS + 2, (iterations, pictures)
+
+
+def test_turns_are_bounded_in_time(make_experiment, monkeypatch):
+    """A model whose iterations all take long ends its turn by the clock: the slot's time is shared."""
+    from odeviz.experiments import host
+
+    monkeypatch.setattr(host, "TURN_ITERATIONS", 10**6)
+    monkeypatch.setattr(host, "TURN_SECONDS", 0.1)
+    slots = host.TrainingSlots(cap=1)
+    experiments = [make_experiment(ContinuityExperiment, seed=seed) for seed in range(3)]
+    _take_turns(experiments, slots, iterations=150)
+    seconds = [experiment.trainer.history.since(1)[1]["seconds"].sum() for experiment in experiments]
+    assert max(seconds) <= 1.25 * min(seconds), seconds  # even shares of the one slot's time
 
 
 def test_a_knob_on_a_session_waiting_its_turn_is_redrawn_at_once(make_experiment, monkeypatch):
     from odeviz.experiments import host
 
     monkeypatch.setattr(host, "TURN_SECONDS", 3600.0)  # the first keeps its turn for the whole test
+    monkeypatch.setattr(host, "TURN_ITERATIONS", 10**6)
     slots = host.TrainingSlots(cap=1)
     first, second = make_experiment(ContinuityExperiment, seed=1), make_experiment(ContinuityExperiment, seed=2)
     for experiment in (first, second):
@@ -223,9 +266,18 @@ def test_a_stand_in_asks_for_news_at_the_pages_rate_only_while_news_comes_or_a_k
     assert fetch_gap(idle=True, quiet=True, eager=True) == IDLE_FETCH_SECONDS
 
 
+def _set_turns_on_workers(iterations: int, seconds: float) -> tuple[int, float]:
+    from odeviz.experiments import host
+
+    before = host.TURN_ITERATIONS, host.TURN_SECONDS
+    host.TURN_ITERATIONS, host.TURN_SECONDS = iterations, seconds
+    return before
+
+
 def test_sessions_take_turns_and_a_closed_one_frees_its_slot_at_once(client):
     remote = proxy_class(RemoteExperiment, ContinuityExperiment)
     first, second = remote(client, SLOTS, seed=1), remote(client, SLOTS, seed=2)
+    before = next(iter(client.run(_set_turns_on_workers, 10**6, 3600.0).values()))  # the first keeps its turn
     try:
         for experiment in (first, second):
             assert experiment.trainer.wait_idle(120)
@@ -240,6 +292,7 @@ def test_sessions_take_turns_and_a_closed_one_frees_its_slot_at_once(client):
         assert second.trainer.queue_position is None
         assert time.monotonic() - closed < 2.0 + 1.5  # the slot within 2 s, plus one iteration on a loaded machine
     finally:
+        client.run(_set_turns_on_workers, *before)
         first.close()
         second.close()
 

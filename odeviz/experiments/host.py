@@ -8,8 +8,10 @@ less and drops frames. Training runs on the experiment's own trainer thread, nev
 
 :class:`TrainingSlots` shares a worker's CPU between the sessions that want to train: at most
 ``cap`` train at once; the others wait in line, and a session that has trained for a turn
-(``TURN_SECONDS``) while others wait goes to the back at the end of its iteration, so all make
-progress at an even pace. A session that pauses, stops by itself, closes or stops asking (its server
+(``TURN_ITERATIONS``, or ``TURN_SECONDS`` if those take longer) while others wait goes to the back at
+the end of its iteration, so all make progress at the same pace in iterations (a model that costs
+more per iteration at the same settings does not fall behind; one made far costlier, a very tight
+tolerance, is held back by the time bound). A session that pauses, stops by itself, closes or stops asking (its server
 went away) frees its slot. The trainers take their turns themselves, between iterations (see
 ``Trainer.turns``); a knob on a session waiting its turn is redrawn at once all the same.
 """
@@ -24,7 +26,11 @@ from ..numerics.device import configure_torch
 from ..runtime import SERVED_GIL_SWITCH_SECONDS
 from .trainer import Trainer
 
-TURN_SECONDS = 0.5  # short: sessions share the worker evenly and their pages see progress often
+# Short turns: every page in line sees its model move (its turn's last iteration is drawn) about as
+# often as it trains. Turns counted in iterations: at 20 sessions, turns of 0.5 s gave 0.42–0.99 it/s
+# per session, following each model's cost.
+TURN_ITERATIONS = 2
+TURN_SECONDS = 0.5
 # A host not asked for news this long belongs to a page that is gone (its server died: a closed tab
 # closes its host at once). A new host waits longer for its page's first question: a loaded server
 # took over 10 s to send it while 20 sessions opened, and the host was closed before its first Train.
@@ -41,7 +47,7 @@ class TrainingSlots:
     def __init__(self, cap: int) -> None:
         self.cap = cap
         self._lock = threading.Lock()
-        self._holders: dict[Trainer, float] = {}  # trainer → when its turn began
+        self._holders: dict[Trainer, tuple[float, int]] = {}  # trainer → when its turn began, its iteration then
         self._line: list[Trainer] = []
         self._hosts: set[ExperimentHost] = set()
         threading.Thread(target=self._expire_leases, name="odeviz-slots", daemon=True).start()
@@ -81,6 +87,10 @@ class TrainingSlots:
         with self._lock:
             return trainer in self._holders and self._over(trainer)
 
+    def others_wait(self) -> bool:
+        with self._lock:
+            return bool(self._line)
+
     def position(self, trainer: Trainer) -> int | None:
         with self._lock:
             return self._line.index(trainer) + 1 if trainer in self._line else None
@@ -91,13 +101,17 @@ class TrainingSlots:
             return len(self._holders)
 
     def _over(self, trainer: Trainer) -> bool:
-        return bool(self._line) and time.monotonic() - self._holders[trainer] >= TURN_SECONDS
+        if not self._line:
+            return False
+        began, iteration = self._holders[trainer]
+        # (a reset during the turn restarts the count: the time bound ends that turn)
+        return trainer.iteration - iteration >= TURN_ITERATIONS or time.monotonic() - began >= TURN_SECONDS
 
     def _fill(self) -> list[Trainer]:
         granted = []
         while self._line and len(self._holders) < self.cap:
             trainer = self._line.pop(0)
-            self._holders[trainer] = time.monotonic()
+            self._holders[trainer] = (time.monotonic(), trainer.iteration)
             granted.append(trainer)
         return granted
 

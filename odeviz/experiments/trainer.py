@@ -87,6 +87,9 @@ class Turns(Protocol):
     def turn_ending(self, trainer: Trainer) -> bool:
         """Its turn is over and another trainer waits: the iteration just run was its last for now."""
 
+    def others_wait(self) -> bool:
+        """Trainers wait in line: a trainer holding a slot draws only the last iteration of its turn."""
+
     def position(self, trainer: Trainer) -> int | None:
         """Its place in the line (1 = next), None when not waiting."""
 
@@ -335,9 +338,10 @@ class Trainer:
                 # someone pressed it and watches.
                 owed = owed and trained and not self.mailbox.unread
                 due = time.perf_counter() - self._last_snapshot >= self._snapshot_spacing() and not self.mailbox.unread
-                # The last iteration of a turn is shown: its page waits for the next turn with it.
-                turn_ending = trained and self.turns is not None and self.turns.turn_ending(self)
-                due = due or turn_ending and not self.mailbox.unread
+                if trained and self.turns is not None and self.turns.others_wait():
+                    # Taking turns, only the last iteration of a turn is shown (its page waits for the
+                    # next turn with it): the others' training comes before more pictures of this one.
+                    due = self.turns.turn_ending(self) and not self.mailbox.unread
                 if self.pictures and (commands or refresh or owed or (trained and (due or not continuous))):
                     self._publish(token, asked=bool(commands or refresh or owed))
             except Exception as error:  # a bug must not kill the thread and hang the page
