@@ -164,6 +164,7 @@ def class_rounds(browser, base: str, pid: int, sizes: list[int], seconds: float,
             # light clients whose Train press did not take (pressed again), still untrained at the end, or not answering
             "clients_pressed_train_again": len(pressed_again), "clients_still_untrained": still_untrained.count(True),
             "clients_not_answering": still_untrained.count(None),
+            "clients_disconnected": sum(client.disconnected is not None for client in clients),
             "picture_updates_per_s": spread(picture_rates),
             "rtol_slider_to_picture_while_training": slider_latency(page, presses),
             "seconds_to_open_the_new_sessions": round(opening, 1),
@@ -220,6 +221,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--presses", type=int, default=8)
     parser.add_argument("--followers", type=int, default=30)
+    parser.add_argument("--server-log", type=Path, help="keep the server's output in this file (MODE is replaced by the mode)")
     args = parser.parse_args()
     report: dict = {"benchmark": "classroom: N classifier sessions training on one odeviz serve",
                     "load_average_1_5_15min": {"start": [round(v, 2) for v in os.getloadavg()]}, "modes": {}}
@@ -228,7 +230,9 @@ def main() -> None:
         command = [sys.executable, "-m", "odeviz", "serve", "--port", str(port)]
         if mode == "workers":
             command += ["--workers", "2"]
-        with running(command, f"http://127.0.0.1:{port}/", timeout=300) as base, sync_playwright() as playwright:
+        log_path = Path(str(args.server_log).replace("MODE", mode)) if args.server_log else None
+        with running(command, f"http://127.0.0.1:{port}/", timeout=300, log_path=log_path) as base, \
+                sync_playwright() as playwright:
             browser = launch_chromium(playwright)
             sizes = [int(size) for size in args.sessions.split(",")]
             rounds = class_rounds(browser, base.rstrip("/"), base.pid, sizes, args.seconds, args.presses)

@@ -42,13 +42,13 @@ class ServedURL(str):
 
 
 @contextlib.contextmanager
-def running(command: list[str], url: str, timeout: float = 120.0, cwd: Path = REPO):
+def running(command: list[str], url: str, timeout: float = 120.0, cwd: Path = REPO, log_path: Path | None = None):
     """Run a server ``command`` until ``url`` answers; yield it (a :class:`ServedURL`); then stop its
-    whole process group.
+    whole process group. Its output goes to ``log_path`` if given.
 
     If it never answers, the error carries the end of the server's output.
     """
-    with tempfile.TemporaryFile("w+") as log:
+    with open(log_path, "w+") if log_path else tempfile.TemporaryFile("w+") as log:
         # This checkout's odeviz, even when another one is pip-installed (git worktrees).
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
         server = subprocess.Popen(

@@ -6,9 +6,10 @@ from harness import REPO, wait_for_first_picture
 
 pytestmark = pytest.mark.browser
 SLUGS = ("continuity", "classifier", "figure3", "table1", "cnf", "latent")
-# The plots each page is about: the first ones of its grid (Table 1: the table and its curves; latent:
+# The plots each page is about: the first ones of its grid (Table 1: the table and its curves; CNF: the
+# transform, paths, density, losses and target, below its time strip; latent:
 # the series, z(t), RMSE and ELBO, with the Table 2 grid among them).
-ABOUT = {"continuity": 6, "classifier": 5, "figure3": 3, "table1": 3, "cnf": 2, "latent": 4}
+ABOUT = {"continuity": 6, "classifier": 5, "figure3": 3, "table1": 3, "cnf": 6, "latent": 4}
 VIEWPORT = {"width": 1280, "height": 720}
 
 

@@ -7,11 +7,13 @@ import param
 from ..data.densities import DENSITY_TARGETS, MIN_POINTS, parse_points
 from ..experiments import CNFExperiment
 from .catalog import title_and_summary
-from .cnf_plots import CNFFigures, frame_label
+from .cnf_plots import SMALL, CNFFigures, frame_label
 from .controls import knob_widget, linked_input, log_slider, reporting_errors
 from .layout import plot_grid
 from .page import ExperimentPage, plot, solver_widgets
 
+PLAYER_WIDTH = 260
+STRIP_PX = SMALL + 30  # the time slider and the small multiples
 # The grid, by rows: first what the time slider drives, then the losses, then the rest.
 GRID_ORDER = ("transform", "paths", "log_density", "nll", "capacity", "target", "samples", "planar", "nfe")
 
@@ -31,6 +33,7 @@ class CNFPage(ExperimentPage):
     experiment_class, figures_class = CNFExperiment, CNFFigures
     title, summary = title_and_summary("cnf")
     intro = INTRO
+    above_grid_px = STRIP_PX + 6
 
     frame = param.Integer(default=10, bounds=(0, 10), doc="density frame shown by the transform plots")
 
@@ -41,9 +44,9 @@ class CNFPage(ExperimentPage):
     def setup(self) -> None:
         self.player = pn.widgets.Player(
             label="Generative time", start=0, end=10, value=self.frame, interval=350, loop_policy="once",
-            show_loop_controls=False, show_value=False, width=330, css_classes=["odeviz-time"],
+            show_loop_controls=False, show_value=False, width=PLAYER_WIDTH, css_classes=["odeviz-time"],
         )
-        self.time_label = pn.pane.HTML("", css_classes=["odeviz-time-label"], margin=(18, 5, 0, 5))
+        self.time_label = pn.pane.HTML("", css_classes=["odeviz-time-label"], margin=(0, 5), width=PLAYER_WIDTH)
         self.player.param.watch(lambda event: setattr(self, "frame", event.new), "value")
         self.drawn_count = pn.pane.HTML("", css_classes=["odeviz-drawn"], margin=(0, 10))
         self.figures.sources["drawn"].on_change("data", lambda _attr, _old, _new: self._count_drawn())
@@ -51,9 +54,11 @@ class CNFPage(ExperimentPage):
         self._count_drawn()
 
     def plots(self) -> list:
-        multiples = pn.Row(*(pn.pane.Bokeh(figure, margin=(0, 2)) for figure in self.figures.small_figures))
+        # The time slider beside the small multiples: one strip, so that two rows of plots fit a projector.
+        time = pn.Column(self.player, self.time_label, width=PLAYER_WIDTH + 10, margin=(0, 10, 0, 0))
+        multiples = [pn.pane.Bokeh(figure, margin=(0, 2)) for figure in self.figures.small_figures]
         grid = plot_grid(*(plot(self.figures.figures[name]) for name in GRID_ORDER))
-        return [pn.Row(self.player, self.time_label, height=46), multiples, grid]
+        return [pn.Row(time, *multiples, height=STRIP_PX), grid]
 
     def settings(self) -> list:
         experiment, widget = self.experiment, pn.widgets
@@ -111,7 +116,7 @@ class CNFPage(ExperimentPage):
             self.time_label.object = self._time_text(snapshot)
 
     def _time_text(self, snapshot) -> str:
-        return f"<b>{frame_label(snapshot.fractions[self.frame])}</b> of the flow from the base N(0, I) to the data"
+        return f"<b>{frame_label(snapshot.fractions[self.frame])}</b> of the flow, N(0, I) → data"
 
     def on_snapshot(self, snapshot) -> None:
         self.figures.show(snapshot, self.frame, previous=self._shown)

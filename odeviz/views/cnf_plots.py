@@ -7,14 +7,14 @@ whose colour scale follows each frame's peak so the spreading base stays visible
 from __future__ import annotations
 
 import numpy as np
-from bokeh.models import Arrow, ColorBar, LinearColorMapper, PointDrawTool, Range1d, VeeHead
+from bokeh.models import Arrow, ColorBar, FixedTicker, LinearColorMapper, PointDrawTool, Range1d, VeeHead
 from bokeh.palettes import Viridis256
 
 from ..experiments.cnf import PLANAR_BANK, CNFSnapshot
 from . import figures
 from .figures import ODE_COLOR, RESNET_COLOR, TARGET_COLOR
 
-SMALL = 100  # frame side of the small multiples, px
+SMALL = 84  # frame side of the small multiples, px
 SMALL_FRACTIONS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 LOG_DENSITY_SPAN = 8.0  # nats below the peak that the log-density colour scale shows
 PLANAR_COLORS = {2: "#ffc078", 8: "#f76707", 32: "#a33a00"}
@@ -166,15 +166,15 @@ class CNFFigures:
         return fig
 
     def _nll(self):
-        fig = figures.figure("Training loss: negative log-likelihood", "training iteration", "NLL (nats per point)")
+        fig = figures.figure("Training NLL (planar: K layers)", "training iteration", "NLL (nats per point)")
         cnf = fig.line("iteration", "nll", source=self.history, color=ODE_COLOR, line_width=2, legend_label="CNF")
         lines = [cnf]
         for k in PLANAR_BANK:
             lines.append(fig.line("iteration", f"nll_planar_{k}", source=self.history, color=PLANAR_COLORS[k],
-                                  legend_label=f"planar K = {k}"))
+                                  legend_label=f"K = {k}"))
         figures.hover(fig, lines, [("iteration", "@iteration"), ("CNF", "@nll{0.000}")]
                       + [(f"planar {k}", f"@nll_planar_{k}{{0.000}}") for k in PLANAR_BANK])
-        figures.style_legend(fig, "top_right")
+        figures.style_legend(fig, "above", columns=len(lines))  # short labels: one row, off the curves
         return fig
 
 
@@ -189,6 +189,7 @@ class CNFFigures:
             renderers.append(fig.scatter("capacity", "nll", source=source, color=color, size=8, legend_label=label))
         figures.hover(fig, renderers, [("capacity", "@capacity"), ("NLL", "@nll{0.000}")])
         fig.x_range.range_padding = fig.y_range.range_padding = 0.25  # no point squeezed into a corner
+        fig.xaxis.ticker = FixedTicker(ticks=[2**power for power in range(11)])  # K and M: powers of two, labels apart
         figures.style_legend(fig, "above")
         return fig
 

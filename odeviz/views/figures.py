@@ -111,9 +111,10 @@ def input_colorbar(fig, title: str = "input x") -> None:
 OUTSIDE = ("above", "below", "right")
 
 
-def style_legend(fig, location: str = "top_left") -> None:
+def style_legend(fig, location: str = "top_left", columns: int | None = None) -> None:
     """A legend in a corner of the frame the data leave free, or off the frame: ``location`` "above"
-    (one row under the title), "below" or "right"."""
+    (under the title), "below" or "right"; above or below, more than two items take two columns unless
+    ``columns`` says how many (short labels fit in one row)."""
     if location in OUTSIDE:
         legend = fig.legend[0]
         fig.center = [item for item in fig.center if item is not legend]
@@ -122,13 +123,13 @@ def style_legend(fig, location: str = "top_left") -> None:
         legend.location = "top_left" if location == "right" else "center"
         legend.margin = 0
         if location != "right" and len(legend.items) > 2:
-            legend.ncols = 2  # two columns fit a grid cell's width
+            legend.ncols = columns or 2  # two columns fit a grid cell's width
     else:
         fig.legend.location = location
     fig.legend.label_text_font_size = "11px"
     fig.legend.background_fill_alpha = 0.75
     fig.legend.padding = 4
-    one_row = location in ("above", "below") and len(fig.legend[0].items) <= 2
+    one_row = location in ("above", "below") and len(fig.legend[0].items) <= max(2, columns or 0)
     fig.legend.spacing = 12 if one_row else 0  # items side by side must not run into each other
     fig.legend.click_policy = "hide"
 

@@ -61,6 +61,7 @@ class ExperimentPage(pn.viewable.Viewer):
     summary = ""  # one line on what the page teaches, for the index
     intro = ""
     rows_period = 0.0  # > 0: history curves repaint at most this often (seconds)
+    above_grid_px = 0  # what a page puts between its header and its grid of plots (rows share what is left)
     one_message_per_poll = True  # False: a poll's changes (picture, rows, status) go to the browser one by one
 
     experiment = param.ClassSelector(class_=(Experiment, ExperimentProxy), doc="the model layer this page shows "
@@ -121,14 +122,19 @@ class ExperimentPage(pn.viewable.Viewer):
         # stretch_both: what Panel makes of containers of stretch_both plots anyway (with a warning if not said).
         self._main = pn.Column(header, *self.plots(), sizing_mode="stretch_both")
         self._layout = pn.Row(self._sidebar, self._main, sizing_mode="stretch_both")
+        self._size_rows()
         self.presenting = self.presenting or layout.session_flag("present")
+
+    def _size_rows(self) -> None:
+        """The grid's rows share the window's height below the header and what sits above the grid."""
+        header = layout.PRESENTING_HEADER_PX if self.presenting else layout.HEADER_PX
+        self._main.styles = {**self._main.styles, "--odeviz-header": f"{header + self.above_grid_px}px"}
 
     @param.depends("presenting", watch=True, on_init=False)
     def _show_presenting(self) -> None:
         presenting = self.presenting
         self._sidebar.visible = self._intro.visible = not presenting
-        header = layout.PRESENTING_HEADER_PX if presenting else layout.HEADER_PX
-        self._main.styles = {**self._main.styles, "--odeviz-header": f"{header}px"}
+        self._size_rows()
         for pane in self._layout.select(pn.pane.Bokeh):
             present(pane.object, presenting)
 
