@@ -26,10 +26,11 @@ from ..numerics.device import configure_torch
 from ..runtime import SERVED_GIL_SWITCH_SECONDS
 from .trainer import Trainer
 
-# Short turns: every page in line sees its model move (its turn's last iteration is drawn) about as
-# often as it trains. Turns counted in iterations: at 20 sessions, turns of 0.5 s gave 0.42–0.99 it/s
-# per session, following each model's cost.
-TURN_ITERATIONS = 2
+# Short turns: every page in line sees its model move (its turn's last iteration is drawn) as often as
+# it trains. Turns counted in iterations: at 20 sessions, turns of 0.5 s gave 0.42–0.99 it/s per
+# session, following each model's cost. One iteration a turn against two (20 sessions, 2 workers, no
+# browsers): 1.5 against 0.9 pictures a second per page, for 1.5 against 1.8 it/s.
+TURN_ITERATIONS = 1
 TURN_SECONDS = 0.5
 # A host not asked for news this long belongs to a page that is gone (its server died: a closed tab
 # closes its host at once). A new host waits longer for its page's first question: a loaded server
