@@ -343,3 +343,20 @@ def test_sessions_arriving_one_by_one_spread_over_the_workers():
         finally:
             for experiment in experiments:
                 experiment.close()
+
+
+def test_a_session_opened_while_no_worker_is_up_trains_on_the_first_that_comes():
+    """Workers restarting (or a cluster given by address whose workers have not joined yet): the page
+    must still open, and its model train once a worker is there. (Dask refused the placement.)"""
+    from dask.distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=0, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as own_client:
+        experiment = proxy_class(RemoteExperiment, ContinuityExperiment)(own_client, SLOTS, seed=3)
+        try:
+            experiment.step(2)
+            cluster.scale(1)
+            wait_until(lambda: (experiment.trainer.wait_idle(0.5) or True) and experiment.trainer.iteration == 2,
+                       timeout=120)
+        finally:
+            experiment.close()

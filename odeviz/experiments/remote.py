@@ -120,9 +120,10 @@ class RemoteExperiment(ExperimentProxy):
         self.trainer = MirroredTrainer(self._wish)
         cls = self.experiment_class
         self._worker = _least_used_worker(client)
+        # No worker up (all restarting, or none started yet): the first to come takes it.
+        where = dict(workers=[self._worker], allow_other_workers=True) if self._worker else {}
         self._future = client.submit(ExperimentHost, f"{cls.__module__}:{cls.__name__}", self.knob_values(),
-                                     slots_per_worker, actor=True, pure=False,
-                                     workers=[self._worker] if self._worker else None, allow_other_workers=True)
+                                     slots_per_worker, actor=True, pure=False, **where)
         self._cond = threading.Condition()
         self._outbox: list[tuple] = []
         self._wished = True
