@@ -81,7 +81,8 @@ def test_train_pause_and_tolerance_in_the_browser(url, chromium):
         page.keyboard.press("ArrowLeft")
         page.wait_for_timeout(80)
     page.wait_for_selector("text=Rtol: 1e-8", timeout=5_000)
-    page.wait_for_selector("text=/at rtol 1e-08/", timeout=10_000)
+    # (the re-solves at ever tighter tolerances queue behind each other: on a loaded machine, seconds)
+    page.wait_for_selector("text=/at rtol 1e-08/", timeout=30_000)
     assert readout_nfe() != nfe_before, "a tighter rtol must change the number of evaluations"
     assert trajectories() != paused_trajectories, "the re-solve must redraw the trajectories"
 
