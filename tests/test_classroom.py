@@ -190,8 +190,8 @@ def test_turns_share_training_evenly_in_iterations_and_change_hands_between_them
     monkeypatch.setattr(host, "TURN_SECONDS", 30.0)  # (the time bound has its own test)
     monkeypatch.setattr(host, "TURN_ITERATIONS", 3)  # turns of several iterations: only their last is drawn
     slots = host.TrainingSlots(cap=1)
-    experiments = [make_experiment(ContinuityExperiment, seed=seed, width=256 if seed == 0 else 32) for seed in range(3)]
-    pictures = _take_turns(experiments, slots, iterations=90)
+    experiments = [make_experiment(ContinuityExperiment, seed=seed, width=128 if seed == 0 else 32) for seed in range(3)]
+    pictures = _take_turns(experiments, slots, iterations=45)
     iterations = [experiment.trainer.iteration for experiment in experiments]
     cost = [experiment.trainer.history.since(1)[1]["seconds"].mean() for experiment in experiments]
     assert cost[0] >= 1.5 * max(cost[1:]), cost  # the costlier model is costlier …
