@@ -336,7 +336,7 @@ def test_sessions_arriving_one_by_one_spread_over_the_workers():
         try:
             for seed in range(6):
                 experiments.append(remote(own_client, SLOTS, seed=seed))
-                time.sleep(2)
+                time.sleep(1)  # a moment apart: each actor made before the next arrives
             assert all(e.trainer.wait_idle(120) for e in experiments)
             homes = Counter(own_client.who_has(e._future)[e._future.key][0] for e in experiments)
             assert sorted(homes.values()) == [3, 3], homes
