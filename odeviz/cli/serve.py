@@ -16,7 +16,11 @@ from pathlib import Path
 from ..runtime import DATA_ROOT_VARIABLE, import_torch_compiler_soon, share_heap_between_threads
 from .common import EXIT_OK, UsageError
 
-DEFAULT_SLOTS_PER_WORKER = 2  # experiments training at once on each Dask worker
+# Experiments training at once on each Dask worker. A local worker has one thread and one core: two
+# trainers in it only trade the GIL (20 sessions on 2 workers, alternated: 28.6 and 29.7 it/s in all
+# with one slot, 28.0 and 24.6 with two; rtol → picture p95 144–149 against 190–192 ms). A worker with
+# more cores (a cluster given by --scheduler) takes more: --training-slots.
+DEFAULT_SLOTS_PER_WORKER = 1
 
 DEFAULT_MAX_SESSIONS = 60  # a class, each with a tab or two; every session trains on the same cores
 
