@@ -171,8 +171,7 @@ def class_rounds(browser, base: str, pid: int, sizes: list[int], seconds: float,
             **resources,
         })
         print(json.dumps(rounds[-1]), file=sys.stderr, flush=True)
-    for client in clients:
-        client.close()
+    LightClient.close_all(clients)
     page.close()
     return rounds
 
@@ -199,8 +198,7 @@ def followers_round(browser, base: str, pid: int, followers: int, seconds: float
     pictures = [client.read()[1] for client in clients]
     elapsed = time.monotonic() - start
     followed = usage.report()
-    for client in clients:
-        client.close()
+    LightClient.close_all(clients)
     page.close()
     extra = followed["server_cpu_cores"] + followed["workers_cpu_cores"] - alone["server_cpu_cores"] - alone["workers_cpu_cores"]
     return {

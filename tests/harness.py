@@ -214,9 +214,18 @@ class LightClient:
         done.wait(30)
         return result[0] if result else None
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
         self._loop.add_callback(self.session.close)
-        self._thread.join(30)
+        if wait:
+            self._thread.join(30)
+
+    @staticmethod
+    def close_all(clients: list[LightClient]) -> None:
+        """Close every client, then wait for them all (one by one, a loaded run took minutes)."""
+        for client in clients:
+            client.close(wait=False)
+        for client in clients:
+            client._thread.join(30)
 
 
 UNTRAINED_WORDS = "untrained: press"  # the status line of a model nobody trained yet
