@@ -100,9 +100,11 @@ class Usage:
 
 
 def spread(values: list[float]) -> dict:
+    """Mean, min and max; (max − min) / mean, and the farthest value's distance from the mean, in %."""
     mean = statistics.fmean(values)
     return {"mean": round(mean, 2), "min": round(min(values), 2), "max": round(max(values), 2),
-            "spread_pct": round(100 * (max(values) - min(values)) / mean, 1) if mean else None}
+            "spread_pct": round(100 * (max(values) - min(values)) / mean, 1) if mean else None,
+            "worst_off_mean_pct": round(100 * max(abs(value - mean) for value in values) / mean, 1) if mean else None}
 
 
 def slider_latency(page, presses: int) -> dict:

@@ -15,23 +15,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import threading
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_classroom import spread  # noqa: E402
+from bench_latency import percentiles  # noqa: E402
 
 POLL_SECONDS = 0.1  # a page's poll period
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
-
-
-def spread(values: list[float]) -> dict:
-    mean = statistics.fmean(values)
-    return {"mean": round(mean, 2), "min": round(min(values), 2), "max": round(max(values), 2),
-            "worst_off_mean_pct": round(100 * max(abs(value - mean) for value in values) / mean, 1) if mean else None}
 
 
 class Pages:
@@ -75,8 +69,7 @@ def knob_latency(experiment, presses: int) -> dict:
             time.sleep(0.005)
         latencies.append(time.perf_counter() - start)
         time.sleep(1.0)
-    return {"p50_ms": round(1000 * statistics.median(latencies)), "p95_ms": round(1000 * percentile(latencies, 0.95)),
-            "max_ms": round(1000 * max(latencies)), "n": presses}
+    return percentiles(latencies)
 
 
 def one_round(sessions: int, seconds: float, presses: int) -> dict:

@@ -12,8 +12,8 @@ less and drops frames. Training runs on the experiment's own trainer thread, nev
 the end of its iteration, so all make progress at the same pace in iterations (a model that costs
 more per iteration at the same settings does not fall behind; one made far costlier, a very tight
 tolerance, is held back by the time bound). A session that pauses, stops by itself, closes or stops
-asking (its server went away) frees its slot. The trainers take their turns themselves, between iterations (see
-``Trainer.turns``); a knob on a session waiting its turn is redrawn at once all the same.
+asking (its server went away) frees its slot. The trainers take their turns themselves, between
+iterations (see ``Trainer.turns``); a knob on a session waiting its turn is redrawn at once all the same.
 """
 from __future__ import annotations
 

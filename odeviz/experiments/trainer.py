@@ -337,11 +337,13 @@ class Trainer:
                 # trained iteration after Train or Step is shown at once, if the last one was read:
                 # someone pressed it and watches.
                 owed = owed and trained and not self.mailbox.unread
-                due = time.perf_counter() - self._last_snapshot >= self._snapshot_spacing() and not self.mailbox.unread
                 if trained and self.turns is not None and self.turns.others_wait():
                     # Taking turns, only the last iteration of a turn is shown (its page waits for the
                     # next turn with it): the others' training comes before more pictures of this one.
-                    due = self.turns.turn_ending(self) and not self.mailbox.unread
+                    due = self.turns.turn_ending(self)
+                else:
+                    due = time.perf_counter() - self._last_snapshot >= self._snapshot_spacing()
+                due = due and not self.mailbox.unread
                 if self.pictures and (commands or refresh or owed or (trained and (due or not continuous))):
                     self._publish(token, asked=bool(commands or refresh or owed))
             except Exception as error:  # a bug must not kill the thread and hang the page
